@@ -1,0 +1,1 @@
+//! rampart-auth: work in progress.

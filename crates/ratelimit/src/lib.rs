@@ -1,0 +1,1 @@
+//! rampart-ratelimit: work in progress.

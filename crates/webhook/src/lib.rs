@@ -1,0 +1,1 @@
+//! rampart-webhook: work in progress.
