@@ -17,16 +17,16 @@ pin_project! {
     /// every body, so the pass-through path costs nothing extra.
     #[project = ResponseBodyProj]
     #[derive(Debug)]
+    // pin-project-lite accepts no doc comments on variant fields.
+    #[allow(missing_docs)]
     pub enum ResponseBody<B> {
         /// The inner service's body, passed through.
         Inner {
-            /// The inner body.
             #[pin]
             body: B,
         },
         /// A body the layer produced.
         Local {
-            /// The local body.
             #[pin]
             body: Full<Bytes>,
         },
