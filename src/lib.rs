@@ -4,9 +4,9 @@
 //! Each layer also works alone: depend on `rampart-<layer>` directly if you want only one.
 //!
 //! - [`core`]: the types every layer agrees on (identity, client IP, problem responses, Redis).
-- `auth` (feature `auth`): API keys, JWT bearer tokens, roles and scopes.
-- `webhook` (feature `webhook`): signing and verifying webhook requests.
-- `ratelimit` (feature `ratelimit`): GCRA quotas, in memory or shared through Redis.
+//! - `auth` (feature `auth`): API keys, JWT bearer tokens, roles and scopes.
+//! - `webhook` (feature `webhook`): signing and verifying webhook requests.
+//! - `ratelimit` (feature `ratelimit`): GCRA quotas, in memory or shared through Redis.
 
 pub use rampart_core as core;
 
