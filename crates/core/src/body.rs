@@ -48,9 +48,7 @@ impl<B> ResponseBody<B> {
 
     /// A problem response with this body type.
     pub fn problem(problem: Problem) -> http::Response<Self> {
-        problem
-            .into_response()
-            .map(|body| Self::Local { body })
+        problem.into_response().map(|body| Self::Local { body })
     }
 }
 

@@ -117,9 +117,7 @@ fn parse_network(entry: &str) -> Result<IpNet, TrustedProxiesError> {
 /// IPv4-mapped IPv6 addresses (`::ffff:10.0.0.1`) compare as the IPv4 address they carry.
 fn canonical(addr: IpAddr) -> IpAddr {
     match addr {
-        IpAddr::V6(v6) => v6
-            .to_ipv4_mapped()
-            .map_or(IpAddr::V6(v6), IpAddr::V4),
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(IpAddr::V6(v6), IpAddr::V4),
         v4 @ IpAddr::V4(_) => v4,
     }
 }
@@ -204,7 +202,10 @@ mod tests {
     #[test]
     fn no_trusted_networks_ignores_headers() {
         let h = headers(&[("x-forwarded-for", "1.1.1.1")]);
-        assert_eq!(TrustedProxies::none().client_ip(&h, ip("10.0.0.1")), ip("10.0.0.1"));
+        assert_eq!(
+            TrustedProxies::none().client_ip(&h, ip("10.0.0.1")),
+            ip("10.0.0.1")
+        );
     }
 
     #[test]
@@ -218,7 +219,10 @@ mod tests {
     #[test]
     fn several_header_lines_form_one_list() {
         let proxies = TrustedProxies::parse(["10.0.0.0/8"]).unwrap();
-        let h = headers(&[("x-forwarded-for", "198.51.100.7"), ("x-forwarded-for", "10.0.0.5")]);
+        let h = headers(&[
+            ("x-forwarded-for", "198.51.100.7"),
+            ("x-forwarded-for", "10.0.0.5"),
+        ]);
         assert_eq!(proxies.client_ip(&h, ip("10.0.0.1")), ip("198.51.100.7"));
     }
 
@@ -233,7 +237,10 @@ mod tests {
     fn forwarded_header_wins_and_handles_ipv6_and_ports() {
         let proxies = TrustedProxies::parse(["10.0.0.0/8"]).unwrap();
         let h = headers(&[
-            ("forwarded", r#"for="[2001:db8::17]:4711";proto=https, for=10.0.0.2"#),
+            (
+                "forwarded",
+                r#"for="[2001:db8::17]:4711";proto=https, for=10.0.0.2"#,
+            ),
             ("x-forwarded-for", "6.6.6.6"),
         ]);
         assert_eq!(proxies.client_ip(&h, ip("10.0.0.1")), ip("2001:db8::17"));
@@ -243,7 +250,10 @@ mod tests {
     fn mapped_ipv4_peers_match_ipv4_networks() {
         let proxies = TrustedProxies::parse(["127.0.0.1"]).unwrap();
         let h = headers(&[("x-forwarded-for", "198.51.100.7")]);
-        assert_eq!(proxies.client_ip(&h, ip("::ffff:127.0.0.1")), ip("198.51.100.7"));
+        assert_eq!(
+            proxies.client_ip(&h, ip("::ffff:127.0.0.1")),
+            ip("198.51.100.7")
+        );
     }
 
     #[test]

@@ -145,8 +145,16 @@ impl RedisCluster {
         // Split the 16384 slots in three and introduce the nodes to each other.
         let ranges = [(0, 5460), (5461, 10922), (10923, 16383)];
         for (node, (first, last)) in nodes.iter().zip(ranges) {
-            let reply = node.command(&["CLUSTER", "ADDSLOTSRANGE", &first.to_string(), &last.to_string()]);
-            assert!(reply.starts_with("+OK"), "CLUSTER ADDSLOTSRANGE failed: {reply}");
+            let reply = node.command(&[
+                "CLUSTER",
+                "ADDSLOTSRANGE",
+                &first.to_string(),
+                &last.to_string(),
+            ]);
+            assert!(
+                reply.starts_with("+OK"),
+                "CLUSTER ADDSLOTSRANGE failed: {reply}"
+            );
         }
         for node in &nodes[1..] {
             let reply = nodes[0].command(&["CLUSTER", "MEET", "127.0.0.1", &node.port.to_string()]);
@@ -154,11 +162,14 @@ impl RedisCluster {
         }
 
         let deadline = Instant::now() + Duration::from_secs(20);
-        while !nodes
-            .iter()
-            .all(|node| node.command(&["CLUSTER", "INFO"]).contains("cluster_state:ok"))
-        {
-            assert!(Instant::now() < deadline, "redis cluster did not reach cluster_state:ok in 20s");
+        while !nodes.iter().all(|node| {
+            node.command(&["CLUSTER", "INFO"])
+                .contains("cluster_state:ok")
+        }) {
+            assert!(
+                Instant::now() < deadline,
+                "redis cluster did not reach cluster_state:ok in 20s"
+            );
             std::thread::sleep(Duration::from_millis(100));
         }
         Self { nodes }

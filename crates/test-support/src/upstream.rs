@@ -25,8 +25,11 @@ type BoxError = Box<dyn std::error::Error + Send + Sync>;
 /// The response body type of scripted upstreams.
 pub type UpstreamBody = BoxBody<Bytes, BoxError>;
 
-type Handler =
-    Arc<dyn Fn(Request<Incoming>) -> Pin<Box<dyn Future<Output = Response<UpstreamBody>> + Send>> + Send + Sync>;
+type Handler = Arc<
+    dyn Fn(Request<Incoming>) -> Pin<Box<dyn Future<Output = Response<UpstreamBody>> + Send>>
+        + Send
+        + Sync,
+>;
 
 /// What a scripted upstream does with each request.
 #[derive(Debug, Clone)]
@@ -107,7 +110,9 @@ impl Upstream {
         Fut: Future<Output = Response<UpstreamBody>> + Send + 'static,
     {
         let handler: Handler = Arc::new(move |request| Box::pin(handler(request)));
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("binding an upstream port");
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("binding an upstream port");
         let addr = listener.local_addr().expect("upstream local address");
         let seen = Arc::new(Mutex::new(Vec::new()));
 

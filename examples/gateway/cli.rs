@@ -1,0 +1,28 @@
+//! The command line.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+/// Rampart's example gateway: a reverse proxy wrapping upstreams in Rampart's layers.
+#[derive(Debug, Parser)]
+#[command(name = "gateway", version)]
+pub(crate) struct Cli {
+    /// Configuration file.
+    #[arg(long, short, global = true, default_value = "examples/gateway.toml")]
+    pub(crate) config: PathBuf,
+
+    #[command(subcommand)]
+    pub(crate) command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Run the gateway (the default).
+    Run,
+    /// Load and check a configuration file, then exit.
+    CheckConfig {
+        /// The file to check.
+        path: PathBuf,
+    },
+}

@@ -1,0 +1,313 @@
+//! Forwarding one request to an upstream and its answer back.
+//!
+//! Bodies stream both ways: the client's body is handed to the upstream connection as it
+//! arrives and the upstream's body to the client, so memory does not grow with body size.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::uri::{Authority, PathAndQuery, Scheme};
+use http::{Request, Response, StatusCode, Uri, Version};
+use http_body_util::BodyExt;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::{TokioExecutor, TokioTimer};
+use rampart_core::{ClientIp, PeerAddr, Problem, RequestId};
+
+use crate::config::{UpstreamConfig, UpstreamProtocol};
+use crate::{GatewayBody, problem_response};
+
+/// A pooled client for one upstream, with the upstream's base address and timeout.
+#[derive(Clone, Debug)]
+pub(crate) struct Upstream {
+    name: Arc<str>,
+    scheme: Scheme,
+    authority: Authority,
+    base_path: Arc<str>,
+    request_timeout: Duration,
+    client: Client<HttpConnector, GatewayBody>,
+}
+
+impl Upstream {
+    pub(crate) fn new(name: &str, config: &UpstreamConfig) -> Self {
+        let mut connector = HttpConnector::new();
+        connector.set_connect_timeout(Some(config.connect_timeout));
+        connector.set_nodelay(true);
+        connector.enforce_http(true);
+
+        let mut builder = Client::builder(TokioExecutor::new());
+        builder
+            .timer(TokioTimer::new())
+            .pool_timer(TokioTimer::new())
+            .pool_idle_timeout(config.idle_timeout)
+            .pool_max_idle_per_host(config.max_idle)
+            .http2_only(config.protocol == UpstreamProtocol::H2c);
+
+        let base_path = config.url.path().trim_end_matches('/');
+        Self {
+            name: name.into(),
+            scheme: config.url.scheme().cloned().unwrap_or(Scheme::HTTP),
+            authority: config
+                .url
+                .authority()
+                .cloned()
+                .unwrap_or_else(|| Authority::from_static("localhost")),
+            base_path: base_path.into(),
+            request_timeout: config.request_timeout,
+            client: builder.build(connector),
+        }
+    }
+}
+
+/// How a route rewrites requests before they leave.
+#[derive(Clone, Debug)]
+pub(crate) struct Forwarding {
+    pub(crate) strip_prefix: Option<Arc<str>>,
+    pub(crate) preserve_host: bool,
+}
+
+/// The innermost service of every route: sends the request to the upstream.
+#[derive(Clone, Debug)]
+pub(crate) struct Proxy {
+    upstream: Upstream,
+    forwarding: Forwarding,
+}
+
+impl Proxy {
+    pub(crate) fn new(upstream: Upstream, forwarding: Forwarding) -> Self {
+        Self {
+            upstream,
+            forwarding,
+        }
+    }
+}
+
+impl tower::Service<Request<GatewayBody>> for Proxy {
+    type Response = Response<GatewayBody>;
+    type Error = Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Infallible>> + Send>>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        // The pooled client has no readiness of its own; connections are made per request.
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: Request<GatewayBody>) -> Self::Future {
+        let upstream = self.upstream.clone();
+        let request_id = request.extensions().get::<RequestId>().cloned();
+        let outbound = match self.prepare(request) {
+            Ok(outbound) => outbound,
+            Err(problem) => return Box::pin(async move { Ok(problem_response(problem)) }),
+        };
+
+        Box::pin(async move {
+            let sent =
+                tokio::time::timeout(upstream.request_timeout, upstream.client.request(outbound));
+            let response = match sent.await {
+                Ok(Ok(response)) => response,
+                Ok(Err(err)) => {
+                    tracing::warn!(
+                        request.id = %display_id(request_id.as_ref()),
+                        upstream = %upstream.name,
+                        upstream.addr = %upstream.authority,
+                        error = %error_chain(&err),
+                        "upstream unreachable"
+                    );
+                    let problem = Problem::new(StatusCode::BAD_GATEWAY)
+                        .with_detail(format!("upstream {} could not be reached", upstream.name))
+                        .with_request_id(request_id.as_ref());
+                    return Ok(problem_response(problem));
+                }
+                Err(_) => {
+                    tracing::warn!(
+                        request.id = %display_id(request_id.as_ref()),
+                        upstream = %upstream.name,
+                        upstream.addr = %upstream.authority,
+                        timeout = ?upstream.request_timeout,
+                        "upstream timed out"
+                    );
+                    let problem = Problem::new(StatusCode::GATEWAY_TIMEOUT)
+                        .with_detail(format!(
+                            "upstream {} did not answer within {:?}",
+                            upstream.name, upstream.request_timeout
+                        ))
+                        .with_request_id(request_id.as_ref());
+                    return Ok(problem_response(problem));
+                }
+            };
+
+            let (mut parts, body) = response.into_parts();
+            remove_hop_by_hop(&mut parts.headers);
+            append_via(&mut parts.headers, parts.version);
+            let body = body.map_err(rampart_core::BoxError::from).boxed_unsync();
+            Ok(Response::from_parts(parts, body))
+        })
+    }
+}
+
+impl Proxy {
+    /// Rewrites the client's request into the one sent upstream.
+    fn prepare(&self, request: Request<GatewayBody>) -> Result<Request<GatewayBody>, Problem> {
+        let (mut parts, body) = request.into_parts();
+        let original_host = parts.headers.get(header::HOST).cloned().or_else(|| {
+            parts
+                .uri
+                .authority()
+                .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
+        });
+
+        parts.uri = self.upstream_uri(&parts.uri)?;
+        remove_hop_by_hop(&mut parts.headers);
+        set_forwarded_headers(&mut parts, original_host.as_ref());
+        append_via(&mut parts.headers, parts.version);
+
+        if self.forwarding.preserve_host {
+            if let Some(host) = original_host {
+                parts.headers.insert(header::HOST, host);
+            }
+        } else {
+            // The client sets Host from the URI's authority for HTTP/1.1.
+            parts.headers.remove(header::HOST);
+        }
+
+        // Each hop negotiates its own protocol version.
+        parts.version = Version::HTTP_11;
+        Ok(Request::from_parts(parts, body))
+    }
+
+    fn upstream_uri(&self, uri: &Uri) -> Result<Uri, Problem> {
+        let path = uri.path();
+        let path = match &self.forwarding.strip_prefix {
+            Some(prefix) => path.strip_prefix(prefix.as_ref()).unwrap_or(path),
+            None => path,
+        };
+        let path = if path.starts_with('/') {
+            path.to_owned()
+        } else {
+            format!("/{path}")
+        };
+
+        let mut target = format!("{}{path}", self.upstream.base_path);
+        if let Some(query) = uri.query() {
+            target.push('?');
+            target.push_str(query);
+        }
+        let path_and_query = PathAndQuery::try_from(target).map_err(|_| {
+            Problem::new(StatusCode::BAD_REQUEST)
+                .with_detail("the request target is not a valid path")
+        })?;
+
+        Uri::builder()
+            .scheme(self.upstream.scheme.clone())
+            .authority(self.upstream.authority.clone())
+            .path_and_query(path_and_query)
+            .build()
+            .map_err(|_| {
+                Problem::new(StatusCode::BAD_REQUEST).with_detail("invalid request target")
+            })
+    }
+}
+
+/// Headers that describe one connection, not the message (RFC 9110 section 7.6.1).
+const HOP_BY_HOP: [HeaderName; 8] = [
+    header::CONNECTION,
+    HeaderName::from_static("keep-alive"),
+    HeaderName::from_static("proxy-connection"),
+    header::PROXY_AUTHENTICATE,
+    header::PROXY_AUTHORIZATION,
+    header::TE,
+    header::TRAILER,
+    header::TRANSFER_ENCODING,
+];
+
+/// Removes hop-by-hop headers, including any the `Connection` header names.
+pub(crate) fn remove_hop_by_hop(headers: &mut HeaderMap) {
+    let named: Vec<HeaderName> = headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok())
+        .collect();
+    for name in named.iter().chain(&HOP_BY_HOP) {
+        headers.remove(name);
+    }
+    headers.remove(header::UPGRADE);
+}
+
+fn set_forwarded_headers(parts: &mut http::request::Parts, original_host: Option<&HeaderValue>) {
+    let peer = parts
+        .extensions
+        .get::<PeerAddr>()
+        .map(|PeerAddr(addr)| addr.ip());
+    let client = parts
+        .extensions
+        .get::<ClientIp>()
+        .map(|ClientIp(ip)| *ip)
+        .or(peer);
+    let trusted_peer = client != peer;
+
+    // Append the peer to a chain that a trusted proxy started; otherwise start it afresh, so a
+    // client cannot smuggle addresses past us.
+    let xff = HeaderName::from_static("x-forwarded-for");
+    if let Some(peer) = peer {
+        let chain = if trusted_peer {
+            parts
+                .headers
+                .get_all(&xff)
+                .iter()
+                .filter_map(|v| v.to_str().ok())
+                .chain(std::iter::once(peer.to_string().as_str()))
+                .collect::<Vec<_>>()
+                .join(", ")
+        } else {
+            peer.to_string()
+        };
+        if let Ok(value) = HeaderValue::from_str(&chain) {
+            parts.headers.insert(xff, value);
+        }
+    }
+
+    let proto = HeaderName::from_static("x-forwarded-proto");
+    if !trusted_peer || !parts.headers.contains_key(&proto) {
+        parts
+            .headers
+            .insert(proto, HeaderValue::from_static("http"));
+    }
+    let host = HeaderName::from_static("x-forwarded-host");
+    if !trusted_peer || !parts.headers.contains_key(&host) {
+        match original_host {
+            Some(original) => parts.headers.insert(host, original.clone()),
+            None => parts.headers.remove(host),
+        };
+    }
+}
+
+fn append_via(headers: &mut HeaderMap, version: Version) {
+    let via = match version {
+        Version::HTTP_10 => "1.0 rampart",
+        Version::HTTP_2 => "2 rampart",
+        _ => "1.1 rampart",
+    };
+    headers.append(header::VIA, HeaderValue::from_static(via));
+}
+
+fn display_id(id: Option<&RequestId>) -> &str {
+    id.map_or("-", RequestId::as_str)
+}
+
+fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}

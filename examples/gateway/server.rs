@@ -1,0 +1,220 @@
+//! Accepting connections, routing requests and shutting down gracefully.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::header::HeaderValue;
+use http::{Request, Response, StatusCode};
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::GracefulShutdown;
+use rampart_core::{ClientIp, PeerAddr, Problem, RequestId, RouteName, TrustedProxies};
+use tokio::net::TcpListener;
+use tokio::time::Instant;
+use tower::ServiceExt;
+
+use crate::admin::Admin;
+use crate::config::RouteConfig;
+use crate::stack::{RouteService, Shared};
+use crate::{GatewayBody, problem_response};
+
+const REQUEST_ID: &str = "x-request-id";
+/// Longest client-supplied request id kept; longer ones are replaced by a fresh id.
+const MAX_REQUEST_ID_LEN: usize = 128;
+
+/// One configured route, ready to serve.
+#[derive(Debug)]
+pub(crate) struct Route {
+    name: RouteName,
+    prefix: String,
+    methods: Vec<http::Method>,
+    service: RouteService,
+}
+
+impl Route {
+    pub(crate) fn new(config: &RouteConfig, service: RouteService) -> Self {
+        Self {
+            name: RouteName::new(config.name.as_str()),
+            prefix: config.prefix.clone(),
+            methods: config.methods.clone(),
+            service,
+        }
+    }
+
+    fn matches(&self, method: &http::Method, path: &str) -> bool {
+        let prefix_matches = match path.strip_prefix(self.prefix.as_str()) {
+            Some(rest) => rest.is_empty() || rest.starts_with('/') || self.prefix.ends_with('/'),
+            None => false,
+        };
+        prefix_matches && (self.methods.is_empty() || self.methods.contains(method))
+    }
+}
+
+/// Everything a request needs, shared by all connections.
+#[derive(Debug)]
+pub(crate) struct Gateway {
+    routes: Vec<Route>,
+    admin: Admin,
+    shared: Shared,
+    trusted_proxies: TrustedProxies,
+}
+
+impl Gateway {
+    pub(crate) fn new(
+        mut routes: Vec<Route>,
+        admin: Admin,
+        shared: Shared,
+        trusted_proxies: TrustedProxies,
+    ) -> Self {
+        // Longest prefix first, so `/api/agents/execute` wins over `/api`.
+        routes.sort_by(|a, b| b.prefix.len().cmp(&a.prefix.len()));
+        Self {
+            routes,
+            admin,
+            shared,
+            trusted_proxies,
+        }
+    }
+
+    /// Handles one request from `peer`, whatever happens: errors become problem responses.
+    async fn handle(
+        self: Arc<Self>,
+        peer: SocketAddr,
+        mut request: Request<Incoming>,
+    ) -> Result<Response<GatewayBody>, Infallible> {
+        let started = Instant::now();
+        let request_id = request_id(&request);
+        let client_ip = self.trusted_proxies.client_ip(request.headers(), peer.ip());
+
+        let extensions = request.extensions_mut();
+        extensions.insert(PeerAddr(peer));
+        extensions.insert(ClientIp(client_ip));
+        extensions.insert(request_id.clone());
+        if let Ok(value) = HeaderValue::from_str(request_id.as_str()) {
+            request.headers_mut().insert(REQUEST_ID, value);
+        }
+
+        let path = request.uri().path();
+        let (route_label, mut response) = if self.admin.is_admin_path(path) {
+            let response = self
+                .admin
+                .respond(request.method(), path, &self.shared, &request_id)
+                .await;
+            (RouteName::new("admin"), response)
+        } else if let Some(route) = self
+            .routes
+            .iter()
+            .find(|r| r.matches(request.method(), path))
+        {
+            request.extensions_mut().insert(route.name.clone());
+            let request: Request<GatewayBody> = request.map(crate::box_body);
+            // Boxed so the connection future does not name the stack's types, which trips a
+            // compiler limitation about higher-ranked lifetimes in `Send` checks.
+            let call: Pin<Box<dyn Future<Output = Result<_, Infallible>> + Send>> =
+                Box::pin(route.service.clone().oneshot(request));
+            let response = match call.await {
+                Ok(response) => response,
+                Err(never) => match never {},
+            };
+            (route.name.clone(), response)
+        } else {
+            tracing::debug!(request.id = %request_id, path, "no route matches");
+            let problem = Problem::new(StatusCode::NOT_FOUND)
+                .with_detail("no route matches this path and method")
+                .with_request_id(Some(&request_id));
+            (RouteName::new("none"), problem_response(problem))
+        };
+
+        if let Ok(value) = HeaderValue::from_str(request_id.as_str()) {
+            response.headers_mut().insert(REQUEST_ID, value);
+        }
+        crate::telemetry::record_request(&route_label, response.status(), started.elapsed());
+        Ok(response)
+    }
+}
+
+/// The client's `X-Request-Id` when it is short visible ASCII, else a fresh UUID.
+fn request_id<B>(request: &Request<B>) -> RequestId {
+    request
+        .headers()
+        .get(REQUEST_ID)
+        .and_then(|value| value.to_str().ok())
+        .filter(|id| !id.is_empty() && id.len() <= MAX_REQUEST_ID_LEN)
+        .filter(|id| id.bytes().all(|b| b.is_ascii_graphic()))
+        .map_or_else(
+            || RequestId::new(uuid::Uuid::new_v4().to_string()),
+            RequestId::new,
+        )
+}
+
+/// Serves until SIGTERM or Ctrl-C, then drains in-flight requests for up to `grace`.
+pub(crate) async fn serve(
+    listener: TcpListener,
+    gateway: Arc<Gateway>,
+    grace: Duration,
+) -> anyhow::Result<()> {
+    let builder = auto::Builder::new(TokioExecutor::new());
+    let graceful = GracefulShutdown::new();
+    let shutdown = shutdown_signal();
+    tokio::pin!(shutdown);
+
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(err) => {
+                    // Usually the process ran out of file descriptors: back off briefly.
+                    tracing::warn!(error = %err, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let _ = stream.set_nodelay(true);
+
+        let gateway = gateway.clone();
+        let service =
+            hyper::service::service_fn(move |request| gateway.clone().handle(peer, request));
+        let connection = builder
+            .serve_connection(TokioIo::new(stream), service)
+            .into_owned();
+        let connection = graceful.watch(connection);
+        tokio::spawn(async move {
+            if let Err(err) = connection.await {
+                tracing::debug!(client.addr = %peer, error = %err, "connection ended with an error");
+            }
+        });
+    }
+
+    drop(listener);
+    tracing::info!(grace = ?grace, "shutting down: no new connections, draining in-flight requests");
+    tokio::select! {
+        () = graceful.shutdown() => tracing::info!("all connections closed"),
+        () = tokio::time::sleep(grace) => tracing::warn!("grace period over, closing remaining connections"),
+    }
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(err) => {
+                tracing::error!(error = %err, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => tracing::info!("received Ctrl-C"),
+        () = terminate => tracing::info!("received SIGTERM"),
+    }
+}
