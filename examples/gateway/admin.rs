@@ -66,14 +66,14 @@ impl Admin {
 }
 
 async fn ready(shared: &Shared, request_id: &RequestId) -> Response<GatewayBody> {
-    if let Some(redis) = &shared.redis {
-        if let Err(err) = redis.ping(READY_DEADLINE).await {
-            tracing::warn!(error = %err, "not ready: redis unreachable");
-            let problem = Problem::new(StatusCode::SERVICE_UNAVAILABLE)
-                .with_detail("redis is unreachable")
-                .with_request_id(Some(request_id));
-            return problem_response(problem);
-        }
+    if let Some(redis) = &shared.redis
+        && let Err(err) = redis.ping(READY_DEADLINE).await
+    {
+        tracing::warn!(error = %err, "not ready: redis unreachable");
+        let problem = Problem::new(StatusCode::SERVICE_UNAVAILABLE)
+            .with_detail("redis is unreachable")
+            .with_request_id(Some(request_id));
+        return problem_response(problem);
     }
     text(StatusCode::OK, "text/plain", "ready\n".into())
 }

@@ -72,7 +72,7 @@ impl Gateway {
         trusted_proxies: TrustedProxies,
     ) -> Self {
         // Longest prefix first, so `/api/agents/execute` wins over `/api`.
-        routes.sort_by(|a, b| b.prefix.len().cmp(&a.prefix.len()));
+        routes.sort_by_key(|route| std::cmp::Reverse(route.prefix.len()));
         Self {
             routes,
             admin,

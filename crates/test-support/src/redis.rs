@@ -1,5 +1,6 @@
 //! Private `redis-server` processes.
 
+use std::fmt::Write as _;
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::PathBuf;
@@ -205,10 +206,8 @@ fn scratch_dir(name: &str) -> PathBuf {
 fn wait_for_pong(port: u16) {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        if let Ok(reply) = try_command(port, &["PING"]) {
-            if reply.starts_with("+PONG") {
-                return;
-            }
+        if try_command(port, &["PING"]).is_ok_and(|reply| reply.starts_with("+PONG")) {
+            return;
         }
         assert!(
             Instant::now() < deadline,
@@ -229,7 +228,7 @@ fn try_command(port: u16, args: &[&str]) -> std::io::Result<String> {
 
     let mut request = format!("*{}\r\n", args.len());
     for arg in args {
-        request.push_str(&format!("${}\r\n{arg}\r\n", arg.len()));
+        let _ = write!(request, "${}\r\n{arg}\r\n", arg.len());
     }
     stream.write_all(request.as_bytes())?;
 

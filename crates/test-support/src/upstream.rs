@@ -200,7 +200,22 @@ async fn respond(
             }
         }
         Behavior::CloseMidResponse => {
-            let body = CutShort { sent: false };
+            // Send the head and a first chunk, give them time to reach the peer, then fail:
+            // hyper aborts the connection when a body errors.
+            let stream = futures_util::stream::unfold(0u8, |step| async move {
+                match step {
+                    0 => Some((Ok(Frame::data(Bytes::from(vec![b'a'; 100]))), 1)),
+                    1 => {
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                        Some((
+                            Err::<Frame<Bytes>, BoxError>("scripted connection cut".into()),
+                            2,
+                        ))
+                    }
+                    _ => None,
+                }
+            });
+            let body = http_body_util::StreamBody::new(stream);
             Response::builder()
                 .header(http::header::CONTENT_LENGTH, "1000")
                 .body(body.boxed())
@@ -281,26 +296,5 @@ impl Body for Generated {
 
     fn size_hint(&self) -> http_body::SizeHint {
         http_body::SizeHint::with_exact(self.left)
-    }
-}
-
-/// A body that sends 100 bytes and then fails, which makes hyper abort the connection.
-struct CutShort {
-    sent: bool,
-}
-
-impl Body for CutShort {
-    type Data = Bytes;
-    type Error = BoxError;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        _cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
-        if self.sent {
-            return Poll::Ready(Some(Err("scripted connection cut".into())));
-        }
-        self.sent = true;
-        Poll::Ready(Some(Ok(Frame::data(Bytes::from(vec![b'a'; 100])))))
     }
 }

@@ -1,0 +1,521 @@
+//! The gateway as a reverse proxy: streaming, errors, headers, shutdown and metrics, tested
+//! through the real binary against real upstream servers.
+
+mod support;
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{Request, StatusCode};
+use http_body_util::{BodyExt, Full};
+use rampart_test_support::{Behavior, RedisServer, Upstream, free_port};
+use support::{Gateway, body_bytes, body_json, client, route_to};
+
+#[tokio::test]
+async fn a_request_is_proxied_with_forwarding_headers() {
+    let upstream = Upstream::start(Behavior::Echo).await;
+    let gateway = Gateway::start(&route_to("echo", &upstream.url(), "")).await;
+
+    let request = Request::post(gateway.uri("/agents/run?x=1"))
+        .header("host", "api.example.test")
+        .body(Full::new(Bytes::from_static(b"hello")))
+        .unwrap();
+    let response = client().request(request).await.unwrap();
+
+    // The client gets the upstream's answer, marked as passing through us.
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.headers()["x-upstream"], "echo");
+    assert_eq!(response.headers()["via"], "1.1 rampart");
+    assert_eq!(body_bytes(response.into_body()).await, "hello");
+
+    // The upstream saw the path, the query and the forwarding headers.
+    let seen = &upstream.requests()[0];
+    assert_eq!(
+        seen.uri.path_and_query().unwrap().as_str(),
+        "/agents/run?x=1"
+    );
+    assert_eq!(seen.headers["x-forwarded-for"], "127.0.0.1");
+    assert_eq!(seen.headers["x-forwarded-proto"], "http");
+    assert_eq!(seen.headers["x-forwarded-host"], "api.example.test");
+    assert_eq!(seen.headers["via"], "1.1 rampart");
+    assert_eq!(seen.headers["host"], upstream.addr().to_string());
+}
+
+#[tokio::test]
+async fn a_forged_forwarded_for_from_an_untrusted_client_is_replaced() {
+    let upstream = Upstream::start(Behavior::Echo).await;
+    let gateway = Gateway::start(&route_to("echo", &upstream.url(), "")).await;
+
+    let request = Request::get(gateway.uri("/"))
+        .header("x-forwarded-for", "6.6.6.6")
+        .body(Full::default())
+        .unwrap();
+    client().request(request).await.unwrap();
+
+    assert_eq!(
+        upstream.requests()[0].headers["x-forwarded-for"],
+        "127.0.0.1"
+    );
+}
+
+#[tokio::test]
+async fn a_trusted_proxy_chain_is_extended() {
+    let upstream = Upstream::start(Behavior::Echo).await;
+    let config = format!(
+        "trusted_proxies = [\"127.0.0.1\"]\n{}",
+        route_to("echo", &upstream.url(), "")
+    );
+    let gateway = Gateway::start(&config).await;
+
+    let request = Request::get(gateway.uri("/"))
+        .header("x-forwarded-for", "198.51.100.7")
+        .header("x-forwarded-proto", "https")
+        .body(Full::default())
+        .unwrap();
+    client().request(request).await.unwrap();
+
+    let seen = &upstream.requests()[0];
+    assert_eq!(seen.headers["x-forwarded-for"], "198.51.100.7, 127.0.0.1");
+    assert_eq!(seen.headers["x-forwarded-proto"], "https");
+}
+
+#[tokio::test]
+async fn hop_by_hop_headers_are_stripped_both_ways() {
+    let upstream = Upstream::start_fn(|_request| async {
+        let mut response = rampart_test_support::fixed(StatusCode::OK, "ok");
+        let headers = response.headers_mut();
+        headers.insert("connection", "x-upstream-private".parse().unwrap());
+        headers.insert("x-upstream-private", "secret".parse().unwrap());
+        headers.insert("keep-alive", "timeout=5".parse().unwrap());
+        headers.insert("proxy-authenticate", "Basic".parse().unwrap());
+        response
+    })
+    .await;
+    let gateway = Gateway::start(&route_to("hop", &upstream.url(), "")).await;
+
+    let request = Request::get(gateway.uri("/"))
+        .header("connection", "x-client-private")
+        .header("x-client-private", "1")
+        .header("keep-alive", "timeout=5")
+        .header("proxy-authorization", "Basic Zm9vOmJhcg==")
+        .header("te", "trailers")
+        .header("upgrade", "websocket")
+        .header("x-kept", "yes")
+        .body(Full::default())
+        .unwrap();
+    let response = client().request(request).await.unwrap();
+
+    let seen = &upstream.requests()[0].headers;
+    for name in [
+        "x-client-private",
+        "keep-alive",
+        "proxy-authorization",
+        "te",
+        "upgrade",
+    ] {
+        assert!(
+            !seen.contains_key(name),
+            "upstream received hop-by-hop header {name}"
+        );
+    }
+    assert_eq!(seen["x-kept"], "yes");
+
+    let returned = response.headers();
+    for name in ["x-upstream-private", "keep-alive", "proxy-authenticate"] {
+        assert!(
+            !returned.contains_key(name),
+            "client received hop-by-hop header {name}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn request_id_is_propagated_or_generated() {
+    let upstream = Upstream::start(Behavior::Echo).await;
+    let gateway = Gateway::start(&route_to("echo", &upstream.url(), "")).await;
+
+    // A client-supplied id travels to the upstream and back unchanged.
+    let request = Request::get(gateway.uri("/"))
+        .header("x-request-id", "client-id-42")
+        .body(Full::default())
+        .unwrap();
+    let response = client().request(request).await.unwrap();
+    assert_eq!(response.headers()["x-request-id"], "client-id-42");
+    assert_eq!(
+        upstream.requests()[0].headers["x-request-id"],
+        "client-id-42"
+    );
+
+    // Without one, the gateway makes one and uses it on both sides.
+    let response = client().get(gateway.uri("/")).await.unwrap();
+    let generated = response.headers()["x-request-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(generated.len(), 36, "expected a UUID, got {generated}");
+    assert_eq!(
+        upstream.requests()[1].headers["x-request-id"],
+        generated.as_str()
+    );
+}
+
+#[tokio::test]
+async fn a_refused_upstream_is_a_502_problem() {
+    let closed_port = free_port();
+    let gateway = Gateway::start(&route_to(
+        "dead",
+        &format!("http://127.0.0.1:{closed_port}"),
+        "",
+    ))
+    .await;
+
+    let request = Request::get(gateway.uri("/"))
+        .header("x-request-id", "req-502")
+        .body(Full::default())
+        .unwrap();
+    let response = client().request(request).await.unwrap();
+
+    assert_eq!(response.status(), StatusCode::BAD_GATEWAY);
+    assert_eq!(
+        response.headers()["content-type"],
+        "application/problem+json"
+    );
+    let problem = body_json(response.into_body()).await;
+    assert_eq!(problem["status"], 502);
+    assert_eq!(problem["request_id"], "req-502");
+
+    // The log event carries the request id so an operator can find it.
+    let log = gateway.log_containing("upstream unreachable").await;
+    assert!(log.contains("req-502"), "{log}");
+}
+
+#[tokio::test]
+async fn a_slow_upstream_is_a_504_problem() {
+    let upstream = Upstream::start(Behavior::Delay(Duration::from_secs(10))).await;
+    let gateway = Gateway::start(&route_to(
+        "slow",
+        &upstream.url(),
+        "request_timeout = \"200ms\"",
+    ))
+    .await;
+
+    let request = Request::get(gateway.uri("/"))
+        .header("x-request-id", "req-504")
+        .body(Full::default())
+        .unwrap();
+    let response = client().request(request).await.unwrap();
+
+    assert_eq!(response.status(), StatusCode::GATEWAY_TIMEOUT);
+    let problem = body_json(response.into_body()).await;
+    assert_eq!(problem["status"], 504);
+    assert_eq!(problem["request_id"], "req-504");
+    let log = gateway.log_containing("upstream timed out").await;
+    assert!(log.contains("req-504"), "{log}");
+}
+
+#[tokio::test]
+async fn an_upstream_cut_mid_response_fails_that_response_only() {
+    let upstream = Upstream::start(Behavior::CloseMidResponse).await;
+    let gateway = Gateway::start(&route_to("cut", &upstream.url(), "")).await;
+
+    // The client sees the body end early, as the upstream's failure, not a made-up success.
+    let response = client().get(gateway.uri("/")).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(response.into_body().collect().await.is_err());
+
+    // The gateway keeps serving.
+    let health = client().get(gateway.uri("/healthz")).await.unwrap();
+    assert_eq!(health.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn large_bodies_stream_through_without_growing_memory() {
+    const REQUEST_BODY: usize = 1024 * 1024;
+    const RESPONSE_BODY: u64 = 64 * 1024 * 1024;
+
+    let echo = Upstream::start(Behavior::Echo).await;
+    let stream = Upstream::start(Behavior::Stream {
+        total: RESPONSE_BODY,
+    })
+    .await;
+    let config = format!(
+        "[upstreams.echo]\nurl = \"{}\"\n[upstreams.stream]\nurl = \"{}\"\n\
+         [[routes]]\nname = \"echo\"\nprefix = \"/echo\"\nupstream = \"echo\"\n\
+         [[routes]]\nname = \"stream\"\nprefix = \"/stream\"\nupstream = \"stream\"\n",
+        echo.url(),
+        stream.url()
+    );
+    let gateway = Gateway::start(&config).await;
+
+    // Warm up connection pools and allocator arenas before taking the baseline.
+    client().get(gateway.uri("/echo")).await.unwrap();
+    let baseline = gateway.memory_kib("VmRSS");
+
+    // A 1 MiB request body arrives whole at the upstream and comes back.
+    let payload = Bytes::from(
+        (0..REQUEST_BODY)
+            .map(|i| u8::try_from(i % 251).unwrap())
+            .collect::<Vec<_>>(),
+    );
+    let request = Request::post(gateway.uri("/echo"))
+        .body(Full::new(payload.clone()))
+        .unwrap();
+    let response = client().request(request).await.unwrap();
+    assert_eq!(body_bytes(response.into_body()).await, payload);
+
+    // A 64 MiB response streams to the client; read it frame by frame without keeping it.
+    let response = client().get(gateway.uri("/stream")).await.unwrap();
+    let mut body = response.into_body();
+    let mut received = 0u64;
+    while let Some(frame) = body.frame().await {
+        if let Ok(data) = frame.unwrap().into_data() {
+            received += data.len() as u64;
+        }
+    }
+    assert_eq!(received, RESPONSE_BODY);
+
+    // The gateway's peak memory grew by far less than the 64 MiB that went through it.
+    let peak = gateway.memory_kib("VmHWM");
+    let growth_kib = peak.saturating_sub(baseline);
+    assert!(
+        growth_kib < 16 * 1024,
+        "peak RSS grew by {growth_kib} KiB (baseline {baseline} KiB)"
+    );
+}
+
+#[tokio::test]
+async fn sigterm_lets_an_in_flight_request_finish() {
+    let (arrived_tx, mut arrived_rx) = tokio::sync::mpsc::unbounded_channel::<()>();
+    let upstream = Upstream::start_fn(move |_request| {
+        let arrived = arrived_tx.clone();
+        async move {
+            let _ = arrived.send(());
+            tokio::time::sleep(Duration::from_millis(800)).await;
+            rampart_test_support::fixed(StatusCode::OK, "finished")
+        }
+    })
+    .await;
+    let config = format!(
+        "shutdown_grace = \"10s\"\n{}",
+        route_to("slow", &upstream.url(), "")
+    );
+    let mut gateway = Gateway::start(&config).await;
+
+    // Start a request and wait until the upstream is working on it.
+    let in_flight = tokio::spawn(client().get(gateway.uri("/")));
+    arrived_rx.recv().await.unwrap();
+
+    // SIGTERM now: the gateway stops listening but the request still completes.
+    gateway.terminate();
+    let response = in_flight.await.unwrap().unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(body_bytes(response.into_body()).await, "finished");
+
+    let status = gateway.wait_exit(Duration::from_secs(10)).await;
+    assert!(status.success(), "gateway exited with {status}");
+    assert!(
+        client().get(gateway.uri("/healthz")).await.is_err(),
+        "still accepting after SIGTERM"
+    );
+}
+
+#[tokio::test]
+async fn metrics_count_requests_by_route_and_status() {
+    let ok = Upstream::start(Behavior::Echo).await;
+    let teapot = Upstream::start(Behavior::Status(StatusCode::IM_A_TEAPOT)).await;
+    let config = format!(
+        "[upstreams.ok]\nurl = \"{}\"\n[upstreams.teapot]\nurl = \"{}\"\n\
+         [[routes]]\nname = \"ok\"\nprefix = \"/ok\"\nupstream = \"ok\"\n\
+         [[routes]]\nname = \"teapot\"\nprefix = \"/teapot\"\nupstream = \"teapot\"\n",
+        ok.url(),
+        teapot.url()
+    );
+    let gateway = Gateway::start(&config).await;
+
+    for _ in 0..3 {
+        client().get(gateway.uri("/ok/x")).await.unwrap();
+    }
+    client().get(gateway.uri("/teapot")).await.unwrap();
+
+    let response = client().get(gateway.uri("/metrics")).await.unwrap();
+    let text = String::from_utf8(body_bytes(response.into_body()).await.to_vec()).unwrap();
+    assert!(
+        text.contains(r#"rampart_gateway_requests_total{route="ok",status="200"} 3"#),
+        "{text}"
+    );
+    assert!(
+        text.contains(r#"rampart_gateway_requests_total{route="teapot",status="418"} 1"#),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            r#"rampart_gateway_request_duration_seconds_count{route="ok",status="200"} 3"#
+        ),
+        "{text}"
+    );
+    assert!(text.contains(
+        r#"rampart_gateway_request_duration_seconds_bucket{route="ok",status="200",le="#
+    ));
+}
+
+#[tokio::test]
+async fn admin_paths_are_never_routed_upstream() {
+    let upstream = Upstream::start(Behavior::Echo).await;
+    let gateway = Gateway::start(&route_to("all", &upstream.url(), "")).await;
+
+    for path in ["/healthz", "/readyz", "/metrics"] {
+        let response = client().get(gateway.uri(path)).await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK, "{path}");
+    }
+    assert_eq!(upstream.request_count(), 0);
+}
+
+#[tokio::test]
+async fn readyz_follows_redis_availability() {
+    let mut redis = RedisServer::start();
+    let upstream = Upstream::start(Behavior::Echo).await;
+    let config = format!(
+        "[redis]\nurl = \"{}\"\n{}",
+        redis.url(),
+        route_to("echo", &upstream.url(), "")
+    );
+    let gateway = Gateway::start(&config).await;
+
+    assert_eq!(
+        client().get(gateway.uri("/readyz")).await.unwrap().status(),
+        StatusCode::OK
+    );
+
+    // Redis goes away: not ready, with a problem body; liveness is unaffected.
+    redis.stop();
+    let response = client().get(gateway.uri("/readyz")).await.unwrap();
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(
+        response.headers()["content-type"],
+        "application/problem+json"
+    );
+    assert_eq!(
+        client()
+            .get(gateway.uri("/healthz"))
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::OK
+    );
+
+    // Redis comes back on the same port: ready again without a restart.
+    redis.restart();
+    let mut ready = false;
+    for _ in 0..50 {
+        if client().get(gateway.uri("/readyz")).await.unwrap().status() == StatusCode::OK {
+            ready = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        ready,
+        "gateway did not become ready after redis returned:\n{}",
+        gateway.log()
+    );
+}
+
+#[tokio::test]
+async fn h2c_upstreams_are_spoken_to_over_http2() {
+    let upstream = Upstream::start(Behavior::Echo).await;
+    let gateway = Gateway::start(&route_to("h2", &upstream.url(), "protocol = \"h2c\"")).await;
+
+    let request = Request::post(gateway.uri("/"))
+        .body(Full::new(Bytes::from_static(b"over h2")))
+        .unwrap();
+    let response = client().request(request).await.unwrap();
+    assert_eq!(body_bytes(response.into_body()).await, "over h2");
+    assert_eq!(upstream.requests()[0].version, http::Version::HTTP_2);
+}
+
+#[tokio::test]
+async fn routes_match_longest_prefix_then_method() {
+    let general = Upstream::start(Behavior::Status(StatusCode::OK)).await;
+    let execute = Upstream::start(Behavior::Status(StatusCode::ACCEPTED)).await;
+    let config = format!(
+        "[upstreams.general]\nurl = \"{}\"\n[upstreams.execute]\nurl = \"{}\"\n\
+         [[routes]]\nname = \"api\"\nprefix = \"/api\"\nupstream = \"general\"\n\
+         [[routes]]\nname = \"execute\"\nprefix = \"/api/agents/execute\"\nmethods = [\"POST\"]\nupstream = \"execute\"\n",
+        general.url(),
+        execute.url()
+    );
+    let gateway = Gateway::start(&config).await;
+
+    let post = Request::post(gateway.uri("/api/agents/execute"))
+        .body(Full::default())
+        .unwrap();
+    assert_eq!(
+        client().request(post).await.unwrap().status(),
+        StatusCode::ACCEPTED
+    );
+    // The same path with another method falls through to the shorter prefix.
+    let get = client()
+        .get(gateway.uri("/api/agents/execute"))
+        .await
+        .unwrap();
+    assert_eq!(get.status(), StatusCode::OK);
+    // Prefixes match whole segments only.
+    let other = client().get(gateway.uri("/apix")).await.unwrap();
+    assert_eq!(other.status(), StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn check_config_reports_the_faulty_field() {
+    let path = std::env::temp_dir().join(format!("rampart-bad-{}.toml", uuid::Uuid::new_v4()));
+    std::fs::write(
+        &path,
+        "listen = \"127.0.0.1:0\"\n[upstreams.a]\nurl = \"http://127.0.0.1:1\"\n\
+         [[routes]]\nname = \"r\"\nprefix = \"/\"\nupstream = \"missing\"\n",
+    )
+    .unwrap();
+    let output = support::gateway_command()
+        .arg("check-config")
+        .arg(&path)
+        .output()
+        .unwrap();
+    let _ = std::fs::remove_file(&path);
+
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("\"missing\""), "{stderr}");
+}
+
+#[tokio::test]
+async fn the_shipped_example_config_passes_check_config() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/gateway.toml");
+    let output = support::gateway_command()
+        .arg("check-config")
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(String::from_utf8_lossy(&output.stdout).contains("ok (1 routes"));
+}
+
+#[tokio::test]
+async fn check_config_rejects_unknown_fields() {
+    let path = std::env::temp_dir().join(format!("rampart-bad-{}.toml", uuid::Uuid::new_v4()));
+    std::fs::write(
+        &path,
+        "listen = \"127.0.0.1:0\"\nlisten_backlog = 5\n[upstreams]\nroutes = []\n",
+    )
+    .unwrap();
+    let output = support::gateway_command()
+        .arg("check-config")
+        .arg(&path)
+        .output()
+        .unwrap();
+    let _ = std::fs::remove_file(&path);
+
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("listen_backlog"));
+}
