@@ -21,6 +21,7 @@ use tower::ServiceExt;
 use crate::admin::Admin;
 use crate::config::RouteConfig;
 use crate::stack::{RouteService, Shared};
+use crate::telemetry::RouteMetrics;
 use crate::{GatewayBody, problem_response};
 
 const REQUEST_ID: &str = "x-request-id";
@@ -31,6 +32,7 @@ const MAX_REQUEST_ID_LEN: usize = 128;
 #[derive(Debug)]
 pub(crate) struct Route {
     name: RouteName,
+    metrics: RouteMetrics,
     prefix: String,
     methods: Vec<http::Method>,
     service: RouteService,
@@ -38,8 +40,10 @@ pub(crate) struct Route {
 
 impl Route {
     pub(crate) fn new(config: &RouteConfig, service: RouteService) -> Self {
+        let name = RouteName::new(config.name.as_str());
         Self {
-            name: RouteName::new(config.name.as_str()),
+            metrics: RouteMetrics::new(name.clone()),
+            name,
             prefix: config.prefix.clone(),
             methods: config.methods.clone(),
             service,
@@ -62,6 +66,8 @@ pub(crate) struct Gateway {
     admin: Admin,
     shared: Shared,
     trusted_proxies: TrustedProxies,
+    admin_metrics: RouteMetrics,
+    unmatched_metrics: RouteMetrics,
 }
 
 impl Gateway {
@@ -78,6 +84,8 @@ impl Gateway {
             admin,
             shared,
             trusted_proxies,
+            admin_metrics: RouteMetrics::new(RouteName::new("admin")),
+            unmatched_metrics: RouteMetrics::new(RouteName::new("none")),
         }
     }
 
@@ -100,12 +108,12 @@ impl Gateway {
         }
 
         let path = request.uri().path();
-        let (route_label, mut response) = if self.admin.is_admin_path(path) {
+        let (metrics, mut response) = if self.admin.is_admin_path(path) {
             let response = self
                 .admin
                 .respond(request.method(), path, &self.shared, &request_id)
                 .await;
-            (RouteName::new("admin"), response)
+            (&self.admin_metrics, response)
         } else if let Some(route) = self
             .routes
             .iter()
@@ -121,19 +129,19 @@ impl Gateway {
                 Ok(response) => response,
                 Err(never) => match never {},
             };
-            (route.name.clone(), response)
+            (&route.metrics, response)
         } else {
             tracing::debug!(request.id = %request_id, path, "no route matches");
             let problem = Problem::new(StatusCode::NOT_FOUND)
                 .with_detail("no route matches this path and method")
                 .with_request_id(Some(&request_id));
-            (RouteName::new("none"), problem_response(problem))
+            (&self.unmatched_metrics, problem_response(problem))
         };
 
         if let Ok(value) = HeaderValue::from_str(request_id.as_str()) {
             response.headers_mut().insert(REQUEST_ID, value);
         }
-        crate::telemetry::record_request(&route_label, response.status(), started.elapsed());
+        metrics.record(response.status(), started.elapsed());
         Ok(response)
     }
 }

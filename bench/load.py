@@ -1,0 +1,200 @@
+#!/usr/bin/env python3
+"""Load harness: the upstream directly, the Rampart gateway in front of it, and nginx in front
+of it, driven by wrk in interleaved rounds on the same machine.
+
+    python3 bench/load.py [--rounds 3] [--duration 10] [--connections 64]
+
+Installs wrk and nginx from Debian's packages when missing, builds the release gateway and
+the bench upstream, and prints the median requests/s, p50 and p99 latency of each target and
+the ratios gateway/direct and gateway/nginx. On a small shared machine the ratios are the
+figure to read; absolute numbers move with whatever else runs.
+"""
+
+import argparse
+import json
+import os
+import re
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_port(port, timeout=30.0):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return
+        except OSError:
+            time.sleep(0.05)
+    sys.exit(f"nothing listens on port {port} after {timeout}s")
+
+
+def ensure_tools():
+    missing = [pkg for cmd, pkg in (("wrk", "wrk"), ("nginx", "nginx-light")) if not shutil.which(cmd)]
+    if missing:
+        sudo = [] if os.geteuid() == 0 else ["sudo"]
+        subprocess.run(sudo + ["apt-get", "update", "-qq"], check=True)
+        subprocess.run(sudo + ["apt-get", "install", "-y", "-qq"] + missing, check=True,
+                       env=dict(os.environ, DEBIAN_FRONTEND="noninteractive"))
+
+
+def build():
+    subprocess.run(["cargo", "build", "--release", "--example", "gateway", "--example", "bench_upstream"],
+                   cwd=ROOT, check=True)
+    return (os.path.join(ROOT, "target/release/examples/gateway"),
+            os.path.join(ROOT, "target/release/examples/bench_upstream"))
+
+
+def start_nginx(workdir, port, upstream_port):
+    conf = os.path.join(workdir, "nginx.conf")
+    with open(conf, "w") as f:
+        f.write(f"""
+worker_processes 1;
+daemon off;
+pid {workdir}/nginx.pid;
+error_log {workdir}/nginx-error.log warn;
+events {{ worker_connections 4096; }}
+http {{
+    access_log off;
+    client_body_temp_path {workdir}/body;
+    proxy_temp_path {workdir}/proxy;
+    fastcgi_temp_path {workdir}/fastcgi;
+    uwsgi_temp_path {workdir}/uwsgi;
+    scgi_temp_path {workdir}/scgi;
+    upstream agent {{
+        server 127.0.0.1:{upstream_port};
+        keepalive 256;
+    }}
+    server {{
+        listen 127.0.0.1:{port};
+        location / {{
+            proxy_pass http://agent;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+        }}
+    }}
+}}
+""")
+    return subprocess.Popen(["nginx", "-c", conf, "-p", workdir], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+
+
+def start_gateway(binary, workdir, port, upstream_port, workers):
+    conf = os.path.join(workdir, "gateway.toml")
+    with open(conf, "w") as f:
+        f.write(f"""
+listen = "127.0.0.1:{port}"
+workers = {workers}
+shutdown_grace = "1s"
+[upstreams.agent]
+url = "http://127.0.0.1:{upstream_port}"
+max_idle = 256
+[[routes]]
+name = "agent"
+prefix = "/"
+upstream = "agent"
+""")
+    return subprocess.Popen([binary, "--config", conf], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            env=dict(os.environ, RUST_LOG="warn"))
+
+
+def to_ms(value):
+    number, unit = re.match(r"([\d.]+)(us|ms|s)", value).groups()
+    return float(number) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+
+
+def run_wrk(url, duration, connections):
+    out = subprocess.run(["wrk", "-t", "1", "-c", str(connections), "-d", f"{duration}s", "--latency", url],
+                         check=True, capture_output=True, text=True).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    p50 = to_ms(re.search(r"^\s+50%\s+(\S+)", out, re.M).group(1))
+    p99 = to_ms(re.search(r"^\s+99%\s+(\S+)", out, re.M).group(1))
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    if errors:
+        sys.exit(f"{url}: {errors.group(1)} non-2xx responses\n{out}")
+    return {"rps": rps, "p50_ms": p50, "p99_ms": p99}
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--duration", type=int, default=10, help="seconds per run")
+    parser.add_argument("--connections", type=int, default=64)
+    parser.add_argument("--workers", type=int, default=1,
+                        help="gateway runtime threads (nginx runs one worker process)")
+    args = parser.parse_args()
+
+    ensure_tools()
+    gateway_bin, upstream_bin = build()
+    workdir = tempfile.mkdtemp(prefix="rampart-load-")
+    upstream_port, gateway_port, nginx_port = free_port(), free_port(), free_port()
+
+    processes = [subprocess.Popen([upstream_bin, f"127.0.0.1:{upstream_port}"])]
+    try:
+        wait_port(upstream_port)
+        processes.append(start_gateway(gateway_bin, workdir, gateway_port, upstream_port, args.workers))
+        processes.append(start_nginx(workdir, nginx_port, upstream_port))
+        wait_port(gateway_port)
+        wait_port(nginx_port)
+
+        targets = {
+            "direct": f"http://127.0.0.1:{upstream_port}/",
+            "gateway": f"http://127.0.0.1:{gateway_port}/",
+            "nginx": f"http://127.0.0.1:{nginx_port}/",
+        }
+        # Warm every path once so pools and caches are filled before measuring.
+        for url in targets.values():
+            run_wrk(url, 1, args.connections)
+
+        results = {name: [] for name in targets}
+        order = list(targets)
+        for round_no in range(args.rounds):
+            # Rotate the order each round so no target always runs first or last.
+            for name in order[round_no % 3:] + order[:round_no % 3]:
+                result = run_wrk(targets[name], args.duration, args.connections)
+                results[name].append(result)
+                print(f"round {round_no + 1} {name:8} {result['rps']:>10.0f} req/s  "
+                      f"p50 {result['p50_ms']:.3f} ms  p99 {result['p99_ms']:.3f} ms", flush=True)
+    finally:
+        for process in processes:
+            process.terminate()
+        for process in processes:
+            process.wait(timeout=10)
+
+    median = {name: {key: statistics.median(r[key] for r in runs) for key in runs[0]}
+              for name, runs in results.items()}
+    print(f"\nmedians over {args.rounds} rounds, wrk -t1 -c{args.connections} -d{args.duration}s:")
+    print(f"{'target':8} {'req/s':>10} {'p50 ms':>8} {'p99 ms':>8}")
+    for name, m in median.items():
+        print(f"{name:8} {m['rps']:>10.0f} {m['p50_ms']:>8.3f} {m['p99_ms']:>8.3f}")
+    g, d, n = median["gateway"], median["direct"], median["nginx"]
+    ratios = {
+        "gateway/direct rps": g["rps"] / d["rps"],
+        "gateway/nginx rps": g["rps"] / n["rps"],
+        "gateway/nginx p99": g["p99_ms"] / n["p99_ms"],
+        "gateway/nginx p50": g["p50_ms"] / n["p50_ms"],
+    }
+    for key, value in ratios.items():
+        print(f"{key:20} {value:.2f}")
+
+    os.makedirs(os.path.join(ROOT, "bench/results"), exist_ok=True)
+    stamp = time.strftime("%Y%m%dT%H%M%S")
+    with open(os.path.join(ROOT, f"bench/results/load-{stamp}.json"), "w") as f:
+        json.dump({"args": vars(args), "runs": results, "median": median, "ratios": ratios}, f, indent=2)
+
+
+if __name__ == "__main__":
+    main()
