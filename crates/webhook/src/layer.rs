@@ -1,0 +1,223 @@
+//! The layers: verification of inbound webhooks, signing of outbound ones.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use tower_layer::Layer;
+
+use crate::backend::{MemoryReplayStore, ReplayStore};
+use crate::clock::{Clock, SystemClock};
+use crate::config::{SignConfig, StoreErrorPolicy, VerifyConfig};
+use crate::error::{Outcome, WebhookError};
+use crate::service::{SignWebhook, VerifyWebhook};
+use crate::sign::Signer;
+use crate::verify::Verifier;
+
+/// Verifies inbound webhooks before the inner service sees them.
+///
+/// The layer reads the signature headers first and answers 401 at once when they are
+/// missing, malformed or out of the tolerance window, without reading the body. Otherwise it
+/// buffers the body (413 past `max_body_bytes`), checks the signature, checks the replay
+/// store, and passes the inner service a request with the same bytes as a
+/// [`http_body_util::Full`] body and a [`crate::VerifiedWebhook`] extension.
+///
+/// It sheds in `call` rather than pushing back: `poll_ready` is the inner service's.
+///
+/// ```
+/// use bytes::Bytes;
+/// use http::{Request, Response};
+/// use http_body_util::Full;
+/// use rampart_webhook::{VerifyConfig, VerifyWebhookLayer};
+/// use tower::{ServiceBuilder, service_fn};
+///
+/// let layer = VerifyWebhookLayer::new(&VerifyConfig {
+///     secrets: vec!["whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw".into()],
+///     ..VerifyConfig::default()
+/// })?;
+/// let service = ServiceBuilder::new()
+///     .layer(layer)
+///     .service(service_fn(|request: Request<Full<Bytes>>| async move {
+///         // Only verified webhooks get here.
+///         Ok::<_, std::convert::Infallible>(Response::new(Full::new(Bytes::from("thanks"))))
+///     }));
+/// # let _: &dyn std::any::Any = &service;
+/// # Ok::<(), rampart_webhook::WebhookError>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct VerifyWebhookLayer {
+    shared: Arc<Shared>,
+}
+
+/// What every service of one layer shares.
+#[derive(Debug, Clone)]
+pub(crate) struct Shared {
+    pub(crate) verifier: Verifier,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) max_body_bytes: usize,
+    pub(crate) replay: Option<Replay>,
+}
+
+/// The replay part of [`Shared`].
+#[derive(Debug, Clone)]
+pub(crate) struct Replay {
+    pub(crate) store: Arc<dyn ReplayStore>,
+    pub(crate) namespace: String,
+    pub(crate) tolerance_past: u64,
+    pub(crate) window: Duration,
+    pub(crate) policy: StoreErrorPolicy,
+    pub(crate) timeout: Duration,
+    /// Set while the store is failing, so only the change is logged at `warn`.
+    pub(crate) down: Arc<AtomicBool>,
+}
+
+impl VerifyWebhookLayer {
+    /// Checks `config` and builds the layer, with an in-memory replay store when replay
+    /// protection is on.
+    pub fn new(config: &VerifyConfig) -> Result<Self, WebhookError> {
+        let verifier = Verifier::new(config)?;
+        if config.max_body_bytes == 0 {
+            return Err(WebhookError::config("max_body_bytes", "must be at least 1"));
+        }
+        let replay = if config.replay.enabled {
+            let replay = &config.replay;
+            if replay.store_timeout.is_zero() {
+                return Err(WebhookError::config(
+                    "replay.store_timeout",
+                    "must be positive",
+                ));
+            }
+            if replay.namespace.is_empty() {
+                return Err(WebhookError::config(
+                    "replay.namespace",
+                    "must not be empty",
+                ));
+            }
+            let window = replay.window.unwrap_or(config.tolerance_past);
+            if window.is_zero() {
+                return Err(WebhookError::config("replay.window", "must be positive"));
+            }
+            Some(Replay {
+                store: Arc::new(MemoryReplayStore::new(replay.max_entries)),
+                namespace: replay.namespace.clone(),
+                tolerance_past: config.tolerance_past.as_secs(),
+                window,
+                policy: replay.on_store_error,
+                timeout: replay.store_timeout,
+                down: Arc::new(AtomicBool::new(false)),
+            })
+        } else {
+            None
+        };
+
+        Ok(Self {
+            shared: Arc::new(Shared {
+                verifier,
+                clock: Arc::new(SystemClock),
+                max_body_bytes: config.max_body_bytes,
+                replay,
+            }),
+        })
+    }
+
+    /// Remembers seen ids in `store` (Redis, to share them across gateways) instead of
+    /// memory. Has no effect when replay protection is off.
+    #[must_use]
+    pub fn with_store(mut self, store: impl ReplayStore) -> Self {
+        if let Some(replay) = &mut Arc::make_mut(&mut self.shared).replay {
+            replay.store = Arc::new(store);
+        }
+        self
+    }
+
+    /// Reads the time from `clock` instead of the system clock.
+    #[must_use]
+    pub fn with_clock(mut self, clock: impl Clock) -> Self {
+        Arc::make_mut(&mut self.shared).clock = Arc::new(clock);
+        self
+    }
+
+    /// The verifier the layer applies.
+    pub fn verifier(&self) -> &Verifier {
+        &self.shared.verifier
+    }
+}
+
+impl<S> Layer<S> for VerifyWebhookLayer {
+    type Service = VerifyWebhook<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        VerifyWebhook::new(inner, self.shared.clone())
+    }
+}
+
+impl Shared {
+    pub(crate) fn record(&self, route: &Arc<str>, outcome: Outcome) {
+        metrics::counter!(
+            "rampart_webhook_verifications_total",
+            rampart_core::telemetry::LABEL_ROUTE => Arc::clone(route),
+            "scheme" => self.verifier.scheme().as_str(),
+            rampart_core::telemetry::LABEL_OUTCOME => outcome.as_str(),
+        )
+        .increment(1);
+    }
+}
+
+impl Replay {
+    /// Notes a store failure; returns whether it is news (the store was healthy before).
+    pub(crate) fn mark_down(&self) -> bool {
+        !self.down.swap(true, Ordering::Relaxed)
+    }
+
+    /// Notes a store success; returns whether the store just came back.
+    pub(crate) fn mark_up(&self) -> bool {
+        self.down.swap(false, Ordering::Relaxed)
+    }
+}
+
+/// Signs outbound requests: buffers the body (413 past `max_body_bytes`), adds the
+/// scheme's headers with the current time and a fresh id, and passes the request on with
+/// the same bytes as a [`http_body_util::Full`] body.
+///
+/// It sheds nothing and pushes back only as the inner service does.
+#[derive(Debug, Clone)]
+pub struct SignWebhookLayer {
+    pub(crate) signer: Arc<Signer>,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) max_body_bytes: usize,
+}
+
+impl SignWebhookLayer {
+    /// Checks `config` and builds the layer.
+    pub fn new(config: &SignConfig) -> Result<Self, WebhookError> {
+        let signer = Signer::new(config)?;
+        if config.max_body_bytes == 0 {
+            return Err(WebhookError::config("max_body_bytes", "must be at least 1"));
+        }
+        Ok(Self {
+            signer: Arc::new(signer),
+            clock: Arc::new(SystemClock),
+            max_body_bytes: config.max_body_bytes,
+        })
+    }
+
+    /// Reads the time from `clock` instead of the system clock.
+    #[must_use]
+    pub fn with_clock(mut self, clock: impl Clock) -> Self {
+        self.clock = Arc::new(clock);
+        self
+    }
+
+    /// The signer the layer applies.
+    pub fn signer(&self) -> &Signer {
+        &self.signer
+    }
+}
+
+impl<S> Layer<S> for SignWebhookLayer {
+    type Service = SignWebhook<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        SignWebhook::new(inner, self.clone())
+    }
+}
