@@ -25,4 +25,16 @@ pub(crate) enum Command {
         /// The file to check.
         path: PathBuf,
     },
+    /// Create, list and revoke API keys.
+    Keys {
+        #[command(subcommand)]
+        command: crate::auth::KeysCommand,
+    },
+    /// Mint a development token with `[auth.jwt.signing]`.
+    Token(crate::auth::TokenArgs),
+    /// Sign a webhook body, or check a captured webhook request.
+    Webhook {
+        #[command(subcommand)]
+        command: crate::webhook::WebhookCommand,
+    },
 }

@@ -20,6 +20,8 @@ use serde::Deserialize;
 pub(crate) struct GatewayConfig {
     /// Address the proxy listens on.
     pub(crate) listen: SocketAddr,
+    /// Runtime worker threads; the number of CPUs when absent.
+    pub(crate) workers: Option<usize>,
     /// How long in-flight requests may take to finish after SIGTERM or Ctrl-C.
     #[serde(default = "default_grace", with = "humantime_serde")]
     pub(crate) shutdown_grace: Duration,
@@ -34,6 +36,10 @@ pub(crate) struct GatewayConfig {
     pub(crate) redis: Option<RedisConfig>,
     /// The in-process demo agent started next to the gateway (for the README's first run).
     pub(crate) demo: Option<DemoConfig>,
+    /// API keys and bearer tokens (`[auth]`); every route authenticates when it is set.
+    pub(crate) auth: Option<rampart::auth::AuthConfig>,
+    /// Default quotas for every route and the rate-limit backend (`[ratelimit]`).
+    pub(crate) ratelimit: Option<crate::ratelimit::RateLimitDefaults>,
     /// Upstream services by name.
     pub(crate) upstreams: BTreeMap<String, UpstreamConfig>,
     /// Routes, matched by longest path prefix, then by method.
@@ -126,6 +132,12 @@ pub(crate) struct RouteConfig {
     /// Send the client's `Host` instead of the upstream's authority.
     #[serde(default)]
     pub(crate) preserve_host: bool,
+    /// Webhook verification and signing (`[routes.webhook]`).
+    pub(crate) webhook: Option<crate::webhook::WebhookRouteConfig>,
+    /// Anonymous access, roles and scopes (`[routes.auth]`).
+    pub(crate) auth: Option<crate::auth::RouteAuthConfig>,
+    /// This route's quotas (`[routes.ratelimit]`).
+    pub(crate) ratelimit: Option<crate::ratelimit::RouteRateLimit>,
 }
 
 fn default_grace() -> Duration {
@@ -174,6 +186,9 @@ impl GatewayConfig {
     }
 
     fn validate(&self) -> anyhow::Result<()> {
+        if self.workers == Some(0) {
+            bail!("workers must be at least 1");
+        }
         for (name, upstream) in &self.upstreams {
             if upstream.url.scheme_str() != Some("http") || upstream.url.authority().is_none() {
                 bail!(
@@ -192,6 +207,8 @@ impl GatewayConfig {
             bail!("admin path {path:?} must start with '/'");
         }
 
+        crate::auth::validate(self)?;
+        crate::ratelimit::validate(self)?;
         let mut names = std::collections::BTreeSet::new();
         for route in &self.routes {
             let name = &route.name;
@@ -200,6 +217,9 @@ impl GatewayConfig {
             }
             if !route.prefix.starts_with('/') {
                 bail!("routes.{name}.prefix must start with '/'");
+            }
+            if let Some(webhook) = &route.webhook {
+                webhook.validate(name, self.redis.is_some())?;
             }
             for upstream in std::iter::once(&route.upstream).chain(&route.fallbacks) {
                 if !self.upstreams.contains_key(upstream) {

@@ -23,6 +23,10 @@ pub(crate) type RouteService =
 #[derive(Debug, Clone)]
 pub(crate) struct Shared {
     pub(crate) redis: Option<rampart_core::redis::RedisPool>,
+    /// The authenticator of `[auth]`, built at start-up by `auth::attach`.
+    pub(crate) auth: Option<Arc<rampart::auth::Authenticator>>,
+    /// Rate-limit state shared by every route, so default quotas are one budget per client.
+    pub(crate) ratelimit: Option<rampart::ratelimit::Backend>,
 }
 
 impl Shared {
@@ -32,7 +36,12 @@ impl Shared {
             .as_ref()
             .map(rampart_core::redis::RedisPool::new)
             .transpose()?;
-        Ok(Self { redis })
+        let ratelimit = crate::ratelimit::backend(config, redis.as_ref())?;
+        Ok(Self {
+            redis,
+            auth: None,
+            ratelimit,
+        })
     }
 }
 
@@ -63,9 +72,13 @@ pub(crate) fn route_service(
     // layer: dead letters (lands with its issue)
     // layer: cache (lands with its issue)
     // layer: rate limit
+    let service = crate::ratelimit::wrap(service, config, route, shared.ratelimit.as_ref())?;
     // layer: authorization (role / scope)
-    // layer: webhook verification
+    let service = crate::auth::wrap_authorization(service, route, shared)?;
+    // layer: webhook verification (and signing for subscriber routes)
+    let service = crate::webhook::wrap(service, route, shared)?;
     // layer: authentication
+    let service = crate::auth::wrap_authentication(service, route, shared);
     let _ = config;
     Ok(service)
 }
