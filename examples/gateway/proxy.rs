@@ -74,14 +74,15 @@ pub(crate) struct Forwarding {
 /// The innermost service of every route: sends the request to the upstream.
 #[derive(Clone, Debug)]
 pub(crate) struct Proxy {
-    upstream: Upstream,
+    // Shared, so that each request clones one pointer rather than the client's many.
+    upstream: Arc<Upstream>,
     forwarding: Forwarding,
 }
 
 impl Proxy {
     pub(crate) fn new(upstream: Upstream, forwarding: Forwarding) -> Self {
         Self {
-            upstream,
+            upstream: Arc::new(upstream),
             forwarding,
         }
     }
