@@ -11,7 +11,8 @@
 use std::time::Duration;
 
 use deadpool_redis::{PoolConfig, Runtime, Timeouts};
-use redis::aio::ConnectionLike;
+use redis::aio::{ConnectionLike, MultiplexedConnection};
+use redis::cluster_async::ClusterConnection;
 use redis::{Cmd, Pipeline, RedisFuture, Value};
 use serde::Deserialize;
 
@@ -165,12 +166,12 @@ impl RedisPool {
             Self::Standalone(pool) => pool
                 .get()
                 .await
-                .map(RedisConnection::Standalone)
+                .map(Connection::Standalone)
                 .map_err(|e| RedisError::Pool(e.to_string())),
             Self::Cluster(pool) => pool
                 .get()
                 .await
-                .map(RedisConnection::Cluster)
+                .map(Connection::Cluster)
                 .map_err(|e| RedisError::Pool(e.to_string())),
         }
     }
@@ -193,24 +194,55 @@ impl RedisPool {
     }
 }
 
-/// A pooled connection of either kind; it runs commands, pipelines and scripts alike.
-pub enum RedisConnection {
+/// A connection to either kind of deployment; it runs commands, pipelines and scripts alike.
+pub enum Connection<S, C> {
     /// To a standalone server.
-    Standalone(deadpool_redis::Connection),
+    Standalone(S),
     /// To a cluster.
-    Cluster(deadpool_redis::cluster::Connection),
+    Cluster(C),
 }
 
-impl std::fmt::Debug for RedisConnection {
+/// A connection checked out of a [`RedisPool`]; it returns to the pool when dropped.
+pub type RedisConnection =
+    Connection<deadpool_redis::Connection, deadpool_redis::cluster::Connection>;
+
+/// A clonable handle on one connection's socket: concurrent callers pipeline their commands
+/// over it instead of each holding a pooled connection. Made by [`RedisConnection::share`].
+pub type SharedConnection = Connection<MultiplexedConnection, ClusterConnection>;
+
+impl RedisConnection {
+    /// A handle that shares this connection's socket and outlives the checkout.
+    pub fn share(&self) -> SharedConnection {
+        match self {
+            Self::Standalone(conn) => Connection::Standalone((**conn).clone()),
+            Self::Cluster(conn) => Connection::Cluster((**conn).clone()),
+        }
+    }
+}
+
+impl<S: Clone, C: Clone> Clone for Connection<S, C> {
+    fn clone(&self) -> Self {
+        match self {
+            Self::Standalone(conn) => Self::Standalone(conn.clone()),
+            Self::Cluster(conn) => Self::Cluster(conn.clone()),
+        }
+    }
+}
+
+impl<S, C> std::fmt::Debug for Connection<S, C> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
-            Self::Standalone(_) => "RedisConnection::Standalone",
-            Self::Cluster(_) => "RedisConnection::Cluster",
+            Self::Standalone(_) => "Connection::Standalone",
+            Self::Cluster(_) => "Connection::Cluster",
         })
     }
 }
 
-impl ConnectionLike for RedisConnection {
+impl<S, C> ConnectionLike for Connection<S, C>
+where
+    S: ConnectionLike + Send,
+    C: ConnectionLike + Send,
+{
     fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
         match self {
             Self::Standalone(conn) => conn.req_packed_command(cmd),

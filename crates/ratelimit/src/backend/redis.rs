@@ -10,10 +10,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use parking_lot::RwLock;
-use rampart_core::redis::{RedisConnection, RedisPool};
-use redis::aio::{ConnectionLike, MultiplexedConnection};
-use redis::cluster_async::ClusterConnection;
-use redis::{Cmd, Pipeline, RedisFuture, Value};
+use rampart_core::redis::{RedisPool, SharedConnection};
 use serde::Deserialize;
 use tokio::time::Instant;
 
@@ -108,7 +105,7 @@ struct Inner {
     pool: RedisPool,
     /// One multiplexed connection that every decision clones: concurrent scripts share a
     /// socket, so Redis reads many per system call. Replaced from the pool after an error.
-    shared: RwLock<Option<Multiplexed>>,
+    shared: RwLock<Option<SharedConnection>>,
     script: redis::Script,
     config: RedisBackendConfig,
     local: MemoryStore,
@@ -231,14 +228,11 @@ impl RedisBackend {
     }
 
     /// The shared connection, taken from the pool when there is none.
-    async fn connection(&self) -> Result<Multiplexed, RateLimitError> {
+    async fn connection(&self) -> Result<SharedConnection, RateLimitError> {
         if let Some(conn) = self.inner.shared.read().clone() {
             return Ok(conn);
         }
-        let conn = match self.inner.pool.get().await? {
-            RedisConnection::Standalone(conn) => Multiplexed::Standalone((*conn).clone()),
-            RedisConnection::Cluster(conn) => Multiplexed::Cluster((*conn).clone()),
-        };
+        let conn = self.inner.pool.get().await?.share();
         *self.inner.shared.write() = Some(conn.clone());
         Ok(conn)
     }
@@ -332,40 +326,5 @@ impl std::fmt::Debug for Inner {
             .field("config", &self.config)
             .field("healthy", &self.healthy)
             .finish_non_exhaustive()
-    }
-}
-
-/// A clone of a pooled connection; clones share its socket.
-#[derive(Clone)]
-enum Multiplexed {
-    Standalone(MultiplexedConnection),
-    Cluster(ClusterConnection),
-}
-
-impl ConnectionLike for Multiplexed {
-    fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
-        match self {
-            Self::Standalone(conn) => conn.req_packed_command(cmd),
-            Self::Cluster(conn) => conn.req_packed_command(cmd),
-        }
-    }
-
-    fn req_packed_commands<'a>(
-        &'a mut self,
-        cmd: &'a Pipeline,
-        offset: usize,
-        count: usize,
-    ) -> RedisFuture<'a, Vec<Value>> {
-        match self {
-            Self::Standalone(conn) => conn.req_packed_commands(cmd, offset, count),
-            Self::Cluster(conn) => conn.req_packed_commands(cmd, offset, count),
-        }
-    }
-
-    fn get_db(&self) -> i64 {
-        match self {
-            Self::Standalone(conn) => conn.get_db(),
-            Self::Cluster(conn) => conn.get_db(),
-        }
     }
 }
