@@ -508,7 +508,7 @@ async fn the_shipped_example_config_passes_check_config() {
         "{}",
         String::from_utf8_lossy(&output.stderr)
     );
-    assert!(String::from_utf8_lossy(&output.stdout).contains("ok (1 routes"));
+    assert!(String::from_utf8_lossy(&output.stdout).contains("ok (2 routes"));
 }
 
 #[tokio::test]
@@ -528,4 +528,50 @@ async fn check_config_rejects_unknown_fields() {
 
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("listen_backlog"));
+}
+
+#[tokio::test]
+async fn the_shipped_config_answers_the_readme_curl_lines() {
+    // The shipped file on free ports: the demo agent's port and the gateway's own.
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/gateway.toml");
+    let demo = format!("127.0.0.1:{}", free_port());
+    let shipped = std::fs::read_to_string(path).unwrap();
+    let config: String = shipped
+        .lines()
+        .filter(|line| !line.starts_with("listen = \"127.0.0.1:8080\""))
+        .map(|line| line.replace("127.0.0.1:9000", &demo) + "\n")
+        .collect();
+    let gateway = Gateway::start(&config).await;
+
+    // curl -i http://127.0.0.1:8080/api/agents
+    let response = client().get(gateway.uri("/api/agents")).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(response.headers().contains_key("x-request-id"));
+    assert!(response.headers().contains_key("ratelimit-policy"));
+    let agents = body_json(response.into_body()).await;
+    assert_eq!(agents["agents"][0]["id"], "echo");
+
+    // curl -X POST .../api/agents/execute -d '{"agent": "shout", "input": "hello"}'
+    let execute = || {
+        Request::post(gateway.uri("/api/agents/execute"))
+            .header("content-type", "application/json")
+            .body(Full::new(Bytes::from_static(
+                br#"{"agent": "shout", "input": "hello"}"#,
+            )))
+            .unwrap()
+    };
+    let response = client().request(execute()).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(body_json(response.into_body()).await["output"], "HELLO");
+
+    // Five runs a minute: the sixth in the same minute is refused.
+    for _ in 0..4 {
+        assert_eq!(
+            client().request(execute()).await.unwrap().status(),
+            StatusCode::OK
+        );
+    }
+    let refused = client().request(execute()).await.unwrap();
+    assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(refused.headers().contains_key("retry-after"));
 }
