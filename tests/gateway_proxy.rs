@@ -575,3 +575,55 @@ async fn the_shipped_config_answers_the_readme_curl_lines() {
     assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS);
     assert!(refused.headers().contains_key("retry-after"));
 }
+
+#[tokio::test]
+async fn a_client_trickling_headers_is_cut_off() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let upstream = Upstream::start(Behavior::Echo).await;
+    let config = format!(
+        "header_read_timeout = \"300ms\"\n{}",
+        route_to("echo", &upstream.url(), "")
+    );
+    let gateway = Gateway::start(&config).await;
+
+    // Half a request line, then silence: the gateway closes the connection.
+    let mut stream = tokio::net::TcpStream::connect(gateway.addr())
+        .await
+        .unwrap();
+    stream
+        .write_all(b"GET / HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .unwrap();
+    let mut rest = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut rest)).await;
+    assert!(
+        read.is_ok(),
+        "connection still open after the header timeout"
+    );
+    assert_eq!(upstream.request_count(), 0);
+}
+
+#[tokio::test]
+async fn prefixes_are_stripped_and_base_paths_prepended() {
+    let upstream = Upstream::start(Behavior::Echo).await;
+    let config = format!(
+        "[upstreams.v1]\nurl = \"{}/v1\"\n\
+         [[routes]]\nname = \"agents\"\nprefix = \"/api/agents\"\nupstream = \"v1\"\nstrip_prefix = true\n",
+        upstream.url()
+    );
+    let gateway = Gateway::start(&config).await;
+
+    client()
+        .get(gateway.uri("/api/agents/run?x=1"))
+        .await
+        .unwrap();
+    client().get(gateway.uri("/api/agents")).await.unwrap();
+
+    let seen = upstream.requests();
+    assert_eq!(
+        seen[0].uri.path_and_query().unwrap().as_str(),
+        "/v1/run?x=1"
+    );
+    assert_eq!(seen[1].uri.path_and_query().unwrap().as_str(), "/v1/");
+}

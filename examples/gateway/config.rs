@@ -25,6 +25,10 @@ pub(crate) struct GatewayConfig {
     /// How long in-flight requests may take to finish after SIGTERM or Ctrl-C.
     #[serde(default = "default_grace", with = "humantime_serde")]
     pub(crate) shutdown_grace: Duration,
+    /// How long a client may take to send a request's headers; slower connections are
+    /// closed, so a trickle of bytes cannot hold a connection open forever.
+    #[serde(default = "default_header_read_timeout", with = "humantime_serde")]
+    pub(crate) header_read_timeout: Duration,
     /// Peers whose `Forwarded` / `X-Forwarded-For` headers are believed.
     #[serde(default)]
     pub(crate) trusted_proxies: TrustedProxies,
@@ -141,6 +145,9 @@ pub(crate) struct RouteConfig {
 }
 
 fn default_grace() -> Duration {
+    Duration::from_secs(30)
+}
+fn default_header_read_timeout() -> Duration {
     Duration::from_secs(30)
 }
 fn default_max_idle() -> usize {

@@ -140,5 +140,11 @@ async fn serve(config: GatewayConfig) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("binding {}", config.listen))?;
     tracing::info!(addr = %listener.local_addr()?, routes = config.routes.len(), "gateway listening");
-    server::serve(listener, gateway, config.shutdown_grace).await
+    server::serve(
+        listener,
+        gateway,
+        config.shutdown_grace,
+        config.header_read_timeout,
+    )
+    .await
 }

@@ -182,27 +182,13 @@ impl Proxy {
     }
 
     fn upstream_uri(&self, uri: &Uri) -> Result<Uri, Problem> {
-        let path = uri.path();
-        let path = match &self.forwarding.strip_prefix {
-            Some(prefix) => path.strip_prefix(prefix.as_ref()).unwrap_or(path),
-            None => path,
+        let unchanged =
+            self.forwarding.strip_prefix.is_none() && self.upstream.base_path.is_empty();
+        let path_and_query = match uri.path_and_query() {
+            // The common case: the target goes upstream as it came, without re-parsing it.
+            Some(path_and_query) if unchanged => path_and_query.clone(),
+            _ => self.rewritten_target(uri)?,
         };
-        let path = if path.starts_with('/') {
-            path.to_owned()
-        } else {
-            format!("/{path}")
-        };
-
-        let mut target = format!("{}{path}", self.upstream.base_path);
-        if let Some(query) = uri.query() {
-            target.push('?');
-            target.push_str(query);
-        }
-        let path_and_query = PathAndQuery::try_from(target).map_err(|_| {
-            Problem::new(StatusCode::BAD_REQUEST)
-                .with_detail("the request target is not a valid path")
-        })?;
-
         Uri::builder()
             .scheme(self.upstream.scheme.clone())
             .authority(self.upstream.authority.clone())
@@ -211,6 +197,26 @@ impl Proxy {
             .map_err(|_| {
                 Problem::new(StatusCode::BAD_REQUEST).with_detail("invalid request target")
             })
+    }
+
+    /// The target with the route's prefix stripped and the upstream's base path prepended.
+    fn rewritten_target(&self, uri: &Uri) -> Result<PathAndQuery, Problem> {
+        let path = uri.path();
+        let path = match &self.forwarding.strip_prefix {
+            Some(prefix) => path.strip_prefix(prefix.as_ref()).unwrap_or(path),
+            None => path,
+        };
+        let separator = if path.starts_with('/') { "" } else { "/" };
+
+        let mut target = format!("{}{separator}{path}", self.upstream.base_path);
+        if let Some(query) = uri.query() {
+            target.push('?');
+            target.push_str(query);
+        }
+        PathAndQuery::try_from(target).map_err(|_| {
+            Problem::new(StatusCode::BAD_REQUEST)
+                .with_detail("the request target is not a valid path")
+        })
     }
 }
 

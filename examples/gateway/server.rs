@@ -10,7 +10,7 @@ use std::time::Duration;
 use http::header::HeaderValue;
 use http::{Request, Response, StatusCode};
 use hyper::body::Incoming;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use rampart_core::{ClientIp, PeerAddr, Problem, RequestId, RouteName, TrustedProxies};
@@ -96,16 +96,16 @@ impl Gateway {
         mut request: Request<Incoming>,
     ) -> Result<Response<GatewayBody>, Infallible> {
         let started = Instant::now();
-        let request_id = request_id(&request);
+        let (request_id, request_id_header) = request_id(&request);
         let client_ip = self.trusted_proxies.client_ip(request.headers(), peer.ip());
 
         let extensions = request.extensions_mut();
         extensions.insert(PeerAddr(peer));
         extensions.insert(ClientIp(client_ip));
         extensions.insert(request_id.clone());
-        if let Ok(value) = HeaderValue::from_str(request_id.as_str()) {
-            request.headers_mut().insert(REQUEST_ID, value);
-        }
+        request
+            .headers_mut()
+            .insert(REQUEST_ID, request_id_header.clone());
 
         let path = request.uri().path();
         let (metrics, mut response) = if self.admin.is_admin_path(path) {
@@ -138,26 +138,29 @@ impl Gateway {
             (&self.unmatched_metrics, problem_response(problem))
         };
 
-        if let Ok(value) = HeaderValue::from_str(request_id.as_str()) {
-            response.headers_mut().insert(REQUEST_ID, value);
-        }
+        response.headers_mut().insert(REQUEST_ID, request_id_header);
         metrics.record(response.status(), started.elapsed());
         Ok(response)
     }
 }
 
-/// The client's `X-Request-Id` when it is short visible ASCII, else a fresh UUID.
-fn request_id<B>(request: &Request<B>) -> RequestId {
-    request
+/// The client's `X-Request-Id` when it is short visible ASCII, else a fresh UUID; with the
+/// header value to send upstream and back, made once.
+fn request_id<B>(request: &Request<B>) -> (RequestId, HeaderValue) {
+    let received = request
         .headers()
         .get(REQUEST_ID)
-        .and_then(|value| value.to_str().ok())
-        .filter(|id| !id.is_empty() && id.len() <= MAX_REQUEST_ID_LEN)
-        .filter(|id| id.bytes().all(|b| b.is_ascii_graphic()))
-        .map_or_else(
-            || RequestId::new(uuid::Uuid::new_v4().to_string()),
-            RequestId::new,
-        )
+        .and_then(|value| Some((value, value.to_str().ok()?)))
+        .filter(|(_, id)| !id.is_empty() && id.len() <= MAX_REQUEST_ID_LEN)
+        .filter(|(_, id)| id.bytes().all(|b| b.is_ascii_graphic()));
+    if let Some((value, id)) = received {
+        return (RequestId::new(id), value.clone());
+    }
+
+    let mut buffer = uuid::Uuid::encode_buffer();
+    let id = uuid::Uuid::new_v4().hyphenated().encode_lower(&mut buffer);
+    let value = HeaderValue::from_str(id).unwrap_or(HeaderValue::from_static("-"));
+    (RequestId::new(&*id), value)
 }
 
 /// Serves until SIGTERM or Ctrl-C, then drains in-flight requests for up to `grace`.
@@ -165,8 +168,13 @@ pub(crate) async fn serve(
     listener: TcpListener,
     gateway: Arc<Gateway>,
     grace: Duration,
+    header_read_timeout: Duration,
 ) -> anyhow::Result<()> {
-    let builder = auto::Builder::new(TokioExecutor::new());
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(header_read_timeout);
     let graceful = GracefulShutdown::new();
     let shutdown = shutdown_signal();
     tokio::pin!(shutdown);
