@@ -318,6 +318,70 @@ fn every_outcome_is_counted_with_route_scheme_and_outcome() {
     assert_eq!(counts, expected);
 }
 
+#[test]
+fn verified_requests_are_counted_under_their_own_route() {
+    use tower::ServiceExt;
+
+    let recorder = DebuggingRecorder::new();
+    let snapshotter = recorder.snapshotter();
+    let _guard = metrics::set_default_local_recorder(&recorder);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+
+    // One layer in front of two routes, the first seen twice, around an inner service that
+    // accepts everything.
+    let mut config = config(SchemeKind::Standard, SECRET, 64);
+    config.replay.enabled = false;
+    let layer = VerifyWebhookLayer::new(&config)
+        .unwrap()
+        .with_clock(ManualClock::at_unix(NOW));
+    let service = layer.layer(tower::service_fn(
+        |_: http::Request<http_body_util::Full<Bytes>>| async {
+            Ok::<_, std::convert::Infallible>(http::Response::new(
+                http_body_util::Empty::<Bytes>::new(),
+            ))
+        },
+    ));
+    let headers = sign(SchemeKind::Standard, SECRET, "msg_r", NOW, b"{}");
+    runtime.block_on(async {
+        for route in ["orders", "billing", "orders"] {
+            let mut request = http::Request::post("/hook")
+                .body(http_body_util::Full::new(Bytes::from_static(b"{}")))
+                .unwrap();
+            *request.headers_mut() = headers.clone();
+            request
+                .extensions_mut()
+                .insert(rampart_core::RouteName::new(route));
+            let response = service.clone().oneshot(request).await.unwrap();
+            assert_eq!(response.status(), StatusCode::OK);
+        }
+    });
+
+    let mut counts = std::collections::BTreeMap::new();
+    for (key, _, _, value) in snapshotter.snapshot().into_vec() {
+        let key = key.key();
+        let label = |name: &str| {
+            key.labels()
+                .find(|label| label.key() == name)
+                .map(|label| label.value().to_owned())
+                .unwrap()
+        };
+        assert_eq!(key.name(), "rampart_webhook_verifications_total");
+        assert_eq!(label("outcome"), "ok");
+        let DebugValue::Counter(count) = value else {
+            panic!("a counter")
+        };
+        counts.insert(label("route"), count);
+    }
+    let expected: std::collections::BTreeMap<String, u64> = [("orders", 2), ("billing", 1)]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect();
+    assert_eq!(counts, expected);
+}
+
 #[tokio::test]
 async fn the_sign_layer_signs_outbound_requests_verifiably() {
     let upstream = Upstream::start(Behavior::Echo).await;
