@@ -23,6 +23,25 @@ pub struct QuotaStatus {
 }
 
 impl QuotaStatus {
+    /// What `verdict` says, for the quota at `index`.
+    fn of(
+        index: usize,
+        quota: &Quota,
+        params: Params,
+        verdict: &gcra::Verdict,
+        to_nanos: impl Fn(u64) -> u64,
+    ) -> Self {
+        Self {
+            index: u32::try_from(index).unwrap_or(u32::MAX),
+            allowed: verdict.allowed,
+            shadow: quota.is_shadow(),
+            headroom: params.capacity.saturating_sub(verdict.reset),
+            interval: params.interval,
+            reset_nanos: to_nanos(verdict.reset),
+            retry_after_nanos: verdict.retry_after.map_or(u64::MAX, to_nanos),
+        }
+    }
+
     /// The position of the quota in the limiter's configuration.
     pub fn index(&self) -> usize {
         self.index as usize
@@ -117,15 +136,7 @@ impl Evaluation {
             let params = params(quota);
             let verdict = gcra::decide(tat, now, cost, params);
             allowed &= verdict.allowed || quota.is_shadow();
-            statuses.push(QuotaStatus {
-                index: u32::try_from(index).unwrap_or(u32::MAX),
-                allowed: verdict.allowed,
-                shadow: quota.is_shadow(),
-                headroom: params.capacity.saturating_sub(verdict.reset),
-                interval: params.interval,
-                reset_nanos: to_nanos(verdict.reset),
-                retry_after_nanos: verdict.retry_after.map_or(u64::MAX, to_nanos),
-            });
+            statuses.push(QuotaStatus::of(index, quota, params, &verdict, to_nanos));
             new_tats.push(verdict.allowed.then_some(verdict.new_tat));
         }
 
@@ -150,11 +161,56 @@ impl Evaluation {
         }
     }
 
+    /// [`Self::new`]'s decision for a single quota in nanoseconds, without the bookkeeping
+    /// for several: when one quota is refused, the whole request is, and nothing else reports.
+    pub(crate) fn single(quota: &Quota, tat: Option<u64>, now: u64, cost: u32) -> Decision {
+        let params = quota.params_nanos();
+        let verdict = gcra::decide(tat, now, cost, params);
+        let status = QuotaStatus::of(0, quota, params, &verdict, |nanos| nanos.min(u64::MAX - 1));
+        let mut quotas = SmallVec::new();
+        quotas.push(status);
+        Decision {
+            allowed: verdict.allowed || quota.is_shadow(),
+            quotas,
+        }
+    }
+
     /// The TAT to store for quota `i`, if any.
     pub(crate) fn commit(&self, i: usize) -> Option<u64> {
         if !self.decision.allowed {
             return None;
         }
         *self.new_tats.get(i)?
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// The one-quota shortcut says exactly what the general evaluation says.
+        #[test]
+        fn a_single_quota_decides_as_the_general_case(
+            limit in 1u32..1000,
+            burst in 1u32..1000,
+            shadow: bool,
+            tat in proptest::option::of(0u64..10_000_000_000_000),
+            now in 0u64..10_000_000_000_000,
+            cost in 0u32..2000,
+        ) {
+            let quota = Quota::parse(&format!("{limit}/minute"))
+                .unwrap()
+                .with_burst(burst)
+                .unwrap()
+                .shadow(shadow);
+            let quotas = [quota];
+            let general =
+                Evaluation::new(&quotas, std::iter::once(tat), now, cost, Quota::params_nanos, 1);
+            let single = Evaluation::single(&quotas[0], tat, now, cost);
+            prop_assert_eq!(single, general.decision);
+        }
     }
 }

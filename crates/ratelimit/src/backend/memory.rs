@@ -1,5 +1,6 @@
 //! GCRA state in this process: sharded, bounded, swept.
 
+use std::cell::RefCell;
 use std::hash::BuildHasher;
 use std::sync::Arc;
 use std::time::Duration;
@@ -74,6 +75,8 @@ pub struct MemoryStore {
 
 #[derive(Debug)]
 struct Inner {
+    /// Unique in the process: names the store in threads' hot-key caches.
+    id: u64,
     shards: Box<[Padded]>,
     hasher: foldhash::fast::RandomState,
     /// A second, independently seeded hash: with the first it forms the key's fingerprint.
@@ -91,7 +94,8 @@ struct Inner {
 ///
 /// A decision on one quota of a known key takes the lock shared and updates the TAT with a
 /// compare-and-swap; new keys and decisions over several quotas (which must be all or nothing)
-/// take it exclusively.
+/// take it exclusively. A key that a thread decides twice in a row skips the lock altogether
+/// (see [`hot`]): on one hot key, two cores writing the lock word cost more than the decision.
 #[derive(Debug)]
 #[repr(align(128))]
 struct Padded(RwLock<Shard>);
@@ -120,14 +124,26 @@ struct Entry {
     slots: SmallVec<[Slot; 1]>,
 }
 
+/// The TAT of one key and quota.
 #[derive(Debug)]
-struct Slot {
-    quota: u32,
-    tat: AtomicU64,
+enum Slot {
+    /// Reached only through the table, under the shard's lock.
+    Local { quota: u32, tat: AtomicU64 },
+    /// Also held by threads' hot-key caches, which update it without the lock. Writers under
+    /// the exclusive lock first swap in [`BUSY`], so that no lock-free update lands between
+    /// their read and their write; a slot removed from the table keeps `BUSY` for good.
+    Shared { quota: u32, tat: Arc<AtomicU64> },
 }
+
+/// Marks a shared TAT as taken by a writer holding the exclusive lock, or as removed. Never a
+/// real TAT: those are clamped below it.
+const BUSY: u64 = u64::MAX;
 
 /// Quota ids of one store, resolved once per limiter.
 pub(crate) type QuotaIds = SmallVec<[u32; 4]>;
+
+/// Gives each store its id; 0 is never used, so empty caches match no store.
+static NEXT_STORE_ID: AtomicU64 = AtomicU64::new(1);
 
 impl MemoryStore {
     /// Builds an empty store.
@@ -150,6 +166,7 @@ impl MemoryStore {
             .collect();
         Ok(Self {
             inner: Arc::new(Inner {
+                id: NEXT_STORE_ID.fetch_add(1, Ordering::Relaxed),
                 shards,
                 hasher: foldhash::fast::RandomState::default(),
                 fingerprint: foldhash::quality::RandomState::default(),
@@ -201,30 +218,73 @@ impl MemoryStore {
     ) -> Decision {
         let inner = &*self.inner;
         let hash = inner.hasher.hash_one(key.as_bytes());
+        let now = self.now();
+
+        // A key this thread decides twice in a row goes into its hot-key cache.
+        let mut repeated = false;
+        if let [id] = ids {
+            let spend = |tat: &AtomicU64| spend_one(tat, quotas, now, cost);
+            match hot::spend(inner.id, *id, key, hash, spend) {
+                Ok(tat) => return describe_one(quotas, tat, now, cost),
+                Err(again) => repeated = again,
+            }
+        }
+
         let fingerprint = inner.fingerprint.hash_one(key.as_bytes());
         // The table uses the low bits for the bucket and the top seven as a tag; the shard
         // takes bits in between, so that neither loses entropy within a shard.
         let index = usize::try_from(hash >> 40).unwrap_or(0) & (inner.shards.len() - 1);
-        let now = self.now();
         let lock = &inner.shards[index].0;
         let matches = |e: &Entry| e.hash == hash && e.fingerprint == fingerprint;
 
+        let mut promote = None;
         if let [id] = ids {
             let shard = lock.read();
             let slot = shard.table.find(hash, matches).and_then(|e| e.slot(*id));
-            if let Some(slot) = slot {
-                return decide_one(slot, quotas, now, cost);
+            match slot {
+                Some(Slot::Local { tat, .. }) if !repeated => {
+                    if let Some(tat) = spend_one(tat, quotas, now, cost) {
+                        return describe_one(quotas, tat, now, cost);
+                    }
+                }
+                Some(Slot::Shared { tat, .. }) => {
+                    if repeated {
+                        hot::install(inner.id, *id, key, hash, tat);
+                    }
+                    if let Some(tat) = spend_one(tat, quotas, now, cost) {
+                        return describe_one(quotas, tat, now, cost);
+                    }
+                }
+                // Only the exclusive lock may turn a local slot into a shared one.
+                Some(Slot::Local { .. }) => promote = Some(*id),
+                None => {}
             }
         }
 
         let mut shard = lock.write();
         if let Some(entry) = shard.table.find_mut(hash, matches) {
-            let tats = ids.iter().map(|&id| entry.tat_of(id));
-            let eval = Evaluation::new(quotas, tats, now, cost, Quota::params_nanos, 1);
+            if let Some(tat) = promote.and_then(|id| entry.share(id)) {
+                hot::install(inner.id, ids[0], key, hash, &tat);
+            }
+            // Claimed first: from here to the write-back, lock-free updates wait for the lock.
+            let mut tats: SmallVec<[u64; 4]> = entry.slots.iter().map(Slot::claim).collect();
+            let read = ids.iter().map(|&id| entry.position(id).map(|p| tats[p]));
+            let eval = Evaluation::new(quotas, read, now, cost, Quota::params_nanos, 1);
             for (i, &id) in ids.iter().enumerate() {
                 if let Some(tat) = eval.commit(i) {
-                    entry.set(id, tat);
+                    match entry.position(id) {
+                        Some(p) if p < tats.len() => tats[p] = tat,
+                        // A slot pushed just above, for a quota listed twice.
+                        Some(p) => entry.slots[p].release(tat),
+                        None => entry.slots.push(Slot::Local {
+                            quota: id,
+                            tat: AtomicU64::new(tat),
+                        }),
+                    }
                 }
+            }
+            for (slot, &tat) in entry.slots.iter_mut().zip(&tats) {
+                slot.release(tat);
             }
             return eval.decision;
         }
@@ -235,7 +295,7 @@ impl MemoryStore {
             .iter()
             .enumerate()
             .filter_map(|(i, &quota)| {
-                Some(Slot {
+                Some(Slot::Local {
                     quota,
                     tat: AtomicU64::new(eval.commit(i)?),
                 })
@@ -283,7 +343,7 @@ impl Inner {
         let full = shard.table.len() >= self.shard_capacity;
         if full || now.saturating_sub(shard.last_sweep) >= self.sweep_every {
             shard.last_sweep = now;
-            shard.table.retain(|e| e.expires() > now);
+            shard.table.retain(|e| !e.retire(now));
         }
         if shard.table.len() < self.shard_capacity {
             return;
@@ -296,7 +356,7 @@ impl Inner {
         let (_, threshold, _) = expiries.select_nth_unstable(cut - 1);
         let threshold = *threshold;
         let before = shard.table.len();
-        shard.table.retain(|e| e.expires() > threshold);
+        shard.table.retain(|e| !e.retire(threshold));
         let evicted = before - shard.table.len();
         metrics::counter!("rampart_ratelimit_memory_evictions_total").increment(evicted as u64);
         tracing::debug!(
@@ -309,53 +369,222 @@ impl Inner {
 impl Entry {
     /// After this instant every quota of the key is full again: the entry is as good as absent.
     fn expires(&self) -> u64 {
-        let tats = self.slots.iter().map(|s| s.tat.load(Ordering::Relaxed));
+        let tats = self.slots.iter().map(|s| s.tat().load(Ordering::Relaxed));
         tats.max().unwrap_or(0)
     }
 
     fn slot(&self, quota: u32) -> Option<&Slot> {
-        self.slots.iter().find(|s| s.quota == quota)
+        self.slots.iter().find(|s| s.quota() == quota)
     }
 
-    fn tat_of(&self, quota: u32) -> Option<u64> {
-        self.slot(quota).map(|s| s.tat.load(Ordering::Relaxed))
+    fn position(&self, quota: u32) -> Option<usize> {
+        self.slots.iter().position(|s| s.quota() == quota)
     }
 
-    /// Under the exclusive lock, so no compare-and-swap runs at the same time.
-    fn set(&mut self, quota: u32, tat: u64) {
-        match self.slots.iter_mut().find(|s| s.quota == quota) {
-            Some(slot) => *slot.tat.get_mut() = tat,
-            None => self.slots.push(Slot {
-                quota,
-                tat: AtomicU64::new(tat),
-            }),
+    /// Under the exclusive lock: makes the slot of `quota` reachable without the lock.
+    fn share(&mut self, quota: u32) -> Option<Arc<AtomicU64>> {
+        let slot = self.slots.iter_mut().find(|s| s.quota() == quota)?;
+        let tat = match slot {
+            Slot::Shared { tat, .. } => return Some(tat.clone()),
+            Slot::Local { tat, .. } => Arc::new(AtomicU64::new(*tat.get_mut())),
+        };
+        *slot = Slot::Shared {
+            quota,
+            tat: tat.clone(),
+        };
+        Some(tat)
+    }
+
+    /// Under the exclusive lock: whether every TAT of the entry is at most `bound`, in which
+    /// case its shared slots are retired (left [`BUSY`]) and the entry must leave the table.
+    /// All of them are retired, or none.
+    fn retire(&self, bound: u64) -> bool {
+        let mut taken: SmallVec<[(&AtomicU64, u64); 2]> = SmallVec::new();
+        for slot in &self.slots {
+            let retired = match slot {
+                Slot::Local { tat, .. } => tat.load(Ordering::Relaxed) <= bound,
+                Slot::Shared { tat, .. } => {
+                    let current = tat.load(Ordering::Acquire);
+                    let swapped = current <= bound
+                        && tat
+                            .compare_exchange(current, BUSY, Ordering::AcqRel, Ordering::Acquire)
+                            .is_ok();
+                    if swapped {
+                        taken.push((&**tat, current));
+                    }
+                    swapped
+                }
+            };
+            if !retired {
+                // A lock-free update may have made the key live again: hand back what was
+                // taken. Only this thread changes a cell holding BUSY, so the old values stand.
+                for (tat, value) in taken {
+                    tat.store(value, Ordering::Release);
+                }
+                return false;
+            }
+        }
+        true
+    }
+}
+
+impl Slot {
+    fn quota(&self) -> u32 {
+        match self {
+            Self::Local { quota, .. } | Self::Shared { quota, .. } => *quota,
+        }
+    }
+
+    fn tat(&self) -> &AtomicU64 {
+        match self {
+            Self::Local { tat, .. } => tat,
+            Self::Shared { tat, .. } => tat,
+        }
+    }
+
+    /// Under the exclusive lock: the TAT, with lock-free updates held off until [`Self::release`].
+    fn claim(&self) -> u64 {
+        match self {
+            Self::Local { tat, .. } => tat.load(Ordering::Relaxed),
+            Self::Shared { tat, .. } => tat.swap(BUSY, Ordering::AcqRel),
+        }
+    }
+
+    /// Ends a [`Self::claim`] with the TAT to keep.
+    fn release(&mut self, value: u64) {
+        match self {
+            Self::Local { tat, .. } => *tat.get_mut() = value,
+            Self::Shared { tat, .. } => tat.store(value.min(BUSY - 1), Ordering::Release),
         }
     }
 }
 
-/// One quota of a known key, under the shared lock: retry until the TAT this decision read is
-/// still the one it replaces. A refusal writes nothing. The loop holds only the arithmetic, so
-/// that racing threads rarely see their swap fail; the decision is described afterwards.
-fn decide_one(slot: &Slot, quotas: &[Quota], now: u64, cost: u32) -> Decision {
+/// One quota of a known key, under the shared lock or from a hot-key cache: retry until the
+/// TAT this decision read is still the one it replaces, and return that TAT. A refusal writes
+/// nothing. The loop holds only the arithmetic, so that racing threads rarely see their swap
+/// fail. `None` when a writer holding the exclusive lock has the slot, or it was removed: the
+/// caller must go through the lock.
+fn spend_one(tat: &AtomicU64, quotas: &[Quota], now: u64, cost: u32) -> Option<u64> {
     let params = quotas[0].params_nanos();
-    let mut current = slot.tat.load(Ordering::Acquire);
+    let mut current = tat.load(Ordering::Acquire);
     loop {
+        if current == BUSY {
+            return None;
+        }
         let verdict = crate::gcra::decide(Some(current), now, cost, params);
         if !verdict.allowed {
-            break;
+            return Some(current);
         }
-        match slot.tat.compare_exchange_weak(
-            current,
-            verdict.new_tat,
-            Ordering::AcqRel,
-            Ordering::Acquire,
-        ) {
-            Ok(_) => break,
+        // Limitation: a TAT more than 584 years ahead is stored one nanosecond short of
+        // saturation, since the saturated value marks a busy slot.
+        let next = verdict.new_tat.min(BUSY - 1);
+        match tat.compare_exchange_weak(current, next, Ordering::AcqRel, Ordering::Acquire) {
+            Ok(_) => return Some(current),
             Err(actual) => current = actual,
         }
     }
-    let tats = std::iter::once(Some(current));
-    Evaluation::new(quotas, tats, now, cost, Quota::params_nanos, 1).decision
+}
+
+/// The decision [`spend_one`] took from the TAT it read.
+fn describe_one(quotas: &[Quota], tat: u64, now: u64, cost: u32) -> Decision {
+    Evaluation::single(&quotas[0], Some(tat), now, cost)
+}
+
+/// Each thread's hot key: the one key and quota it last decided twice in a row, with that
+/// TAT's cell, so that the next decisions on it take no lock.
+///
+/// One entry per thread whatever the number of stores, so the memory it holds is bounded by
+/// the number of threads. A cell whose key left the table holds [`BUSY`], so a cache never
+/// decides on a forgotten key.
+mod hot {
+    use super::{Arc, AtomicU64, RefCell};
+
+    #[derive(Debug)]
+    struct Cache {
+        /// The store and key hash this thread last looked up in a table.
+        last: (u64, u64),
+        hot: Option<HotKey>,
+    }
+
+    #[derive(Debug)]
+    struct HotKey {
+        store: u64,
+        quota: u32,
+        hash: u64,
+        key: String,
+        tat: Arc<AtomicU64>,
+    }
+
+    thread_local! {
+        static CACHE: RefCell<Cache> = const {
+            RefCell::new(Cache { last: (0, 0), hot: None })
+        };
+    }
+
+    /// Spends from this thread's hot key if it is `key` and `quota` of `store`, returning what
+    /// `spend` returns. Otherwise (or if the cell is busy or removed) `Err`, saying whether the
+    /// previous table lookup of this thread was for the same key.
+    pub(super) fn spend(
+        store: u64,
+        quota: u32,
+        key: &str,
+        hash: u64,
+        spend: impl FnOnce(&AtomicU64) -> Option<u64>,
+    ) -> Result<u64, bool> {
+        CACHE
+            .try_with(|cache| {
+                let Ok(mut cache) = cache.try_borrow_mut() else {
+                    return Err(false);
+                };
+                if let Some(hot) = &cache.hot
+                    && hot.hash == hash
+                    && hot.store == store
+                    && hot.quota == quota
+                    && hot.key == key
+                {
+                    match spend(&hot.tat) {
+                        Some(tat) => return Ok(tat),
+                        // Busy or removed: dropped, the lock will say which.
+                        None => cache.hot = None,
+                    }
+                }
+                let repeated = cache.last == (store, hash);
+                cache.last = (store, hash);
+                Err(repeated)
+            })
+            .unwrap_or(Err(false))
+    }
+
+    /// Makes `key` this thread's hot key.
+    pub(super) fn install(store: u64, quota: u32, key: &str, hash: u64, tat: &Arc<AtomicU64>) {
+        let _ = CACHE.try_with(|cache| {
+            let Ok(mut cache) = cache.try_borrow_mut() else {
+                return;
+            };
+            match &mut cache.hot {
+                // Reuses the key's buffer: installing happens whenever a key repeats.
+                Some(hot) => {
+                    hot.store = store;
+                    hot.quota = quota;
+                    hot.hash = hash;
+                    hot.key.clear();
+                    hot.key.push_str(key);
+                    if !Arc::ptr_eq(&hot.tat, tat) {
+                        hot.tat = tat.clone();
+                    }
+                }
+                None => {
+                    cache.hot = Some(HotKey {
+                        store,
+                        quota,
+                        hash,
+                        key: key.to_owned(),
+                        tat: tat.clone(),
+                    });
+                }
+            }
+        });
+    }
 }
 
 #[cfg(test)]
@@ -450,6 +679,82 @@ mod tests {
             });
             assert_eq!(admitted.into_inner(), budget, "{specs:?}");
         }
+    }
+
+    /// A one-quota limiter on the hot-key path and a two-quota limiter on the exclusive lock
+    /// race for one budget: every unit of it is spent once, never twice and never lost.
+    #[test]
+    fn hot_keys_and_exclusive_decisions_share_one_budget_exactly() {
+        let store = MemoryStore::new(&MemoryConfig::default()).unwrap();
+        // Bursts far above the rates, so that nothing refills while the test runs.
+        let daily = Quota::parse("1/day burst 100000").unwrap();
+        let single = [daily.clone()];
+        let double = [daily, Quota::parse("1/hour burst 30000").unwrap()];
+        let (by_single, by_double) = (AtomicU64::new(0), AtomicU64::new(0));
+        std::thread::scope(|scope| {
+            for thread in 0..4 {
+                let (quotas, admitted) = if thread % 2 == 0 {
+                    (&single[..], &by_single)
+                } else {
+                    (&double[..], &by_double)
+                };
+                let store = &store;
+                scope.spawn(move || {
+                    for _ in 0..50_000 {
+                        if store.decide("hot", quotas, 1).is_allowed() {
+                            admitted.fetch_add(1, Ordering::Relaxed);
+                        }
+                    }
+                });
+            }
+        });
+        let (single, double) = (by_single.into_inner(), by_double.into_inner());
+        assert!(double <= 30_000, "{double} past the hourly quota");
+        assert_eq!(single + double, 100_000);
+    }
+
+    /// A key this thread keeps deciding is cached outside the table; once swept or evicted,
+    /// it is decided afresh in the table, not on the forgotten state.
+    #[tokio::test(start_paused = true)]
+    async fn a_cached_hot_key_is_forgotten_with_its_entry() {
+        let store = MemoryStore::new(&MemoryConfig {
+            max_keys: 100,
+            shards: 1,
+            sweep_interval: Duration::from_secs(10),
+            ..MemoryConfig::default()
+        })
+        .unwrap();
+        let quotas = [Quota::parse("5/minute").unwrap()];
+        for left in (0..5).rev() {
+            let decision = store.decide("hot", &quotas, 1);
+            assert_eq!(decision.quotas()[0].remaining(), left);
+        }
+        assert!(!store.decide("hot", &quotas, 1).is_allowed());
+
+        // Refilled and swept out by newcomers.
+        tokio::time::advance(Duration::from_secs(61)).await;
+        for i in 0..50 {
+            store.decide(&format!("new{i}"), &quotas, 1);
+        }
+        assert_eq!(store.len(), 50);
+
+        // Back in the table with a fresh budget, and cached again.
+        assert_eq!(store.decide("hot", &quotas, 1).quotas()[0].remaining(), 4);
+        assert_eq!(store.len(), 51);
+        assert_eq!(store.decide("hot", &quotas, 1).quotas()[0].remaining(), 3);
+        assert_eq!(store.decide("hot", &quotas, 1).quotas()[0].remaining(), 2);
+
+        // A flood of keys no closer to a full budget (36 s ahead, as it is) evicts it.
+        for i in 0..1_000 {
+            store.decide(&format!("flood{i}"), &quotas, 3);
+        }
+        assert_eq!(store.decide("hot", &quotas, 1).quotas()[0].remaining(), 4);
+    }
+
+    #[cfg(target_pointer_width = "64")]
+    #[test]
+    fn an_entry_fits_in_40_bytes() {
+        assert_eq!(std::mem::size_of::<Entry>(), 40);
     }
 
     #[test]
