@@ -21,7 +21,7 @@ use crate::AuthError;
 /// [[issuers]]
 /// issuer = "https://idp.example.com/"
 /// audiences = ["orders-api"]
-/// keys = [{ jwks_url = { url = "http://idp.internal/jwks.json", algorithms = ["RS256"] } }]
+/// keys = [{ jwks_url = { url = "https://idp.example.com/.well-known/jwks.json", algorithms = ["RS256"] } }]
 ///
 /// [[issuers]]
 /// issuer = "dev"

@@ -8,6 +8,7 @@
 //! with made-up `kid`s cannot turn into a flood of fetches.
 
 use std::fmt;
+use std::path::PathBuf;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
@@ -65,11 +66,26 @@ pub struct JwksResponse {
     pub max_age: Option<Duration>,
 }
 
-/// Fetches a JWKS document. The built-in one speaks plain HTTP through hyper; supply your own
-/// (on reqwest, say) to fetch over HTTPS.
+/// Fetches a JWKS document. The built-in `HttpFetcher` speaks `https://` and `http://`
+/// through hyper and rustls; supply your own to go through a client you already run (one
+/// with a proxy or a client certificate, say).
 pub trait JwksFetcher: fmt::Debug + Send + Sync + 'static {
     /// GETs `url` and returns the body of a 2xx answer.
     fn fetch<'a>(&'a self, url: &'a str) -> BoxFuture<'a, Result<JwksResponse, String>>;
+
+    /// A fetcher like this one that also trusts the CA certificates in `pem` (`CERTIFICATE`
+    /// blocks), used for a set whose configuration names a `ca_file`.
+    ///
+    /// The default refuses, so that a `ca_file` is never silently ignored by a fetcher that
+    /// cannot honour it: start-up fails with this message instead.
+    fn with_extra_roots(&self, pem: &[u8]) -> Result<Arc<dyn JwksFetcher>, String> {
+        let _ = pem;
+        Err(
+            "this JWKS fetcher cannot take extra CA certificates; trust them in its own client \
+             and leave ca_file out"
+                .to_owned(),
+        )
+    }
 }
 
 /// Reads `max-age` (and `no-cache`/`no-store`, as zero) from a `Cache-Control` value.
@@ -94,8 +110,9 @@ pub fn cache_control_max_age(value: &str) -> Option<Duration> {
 /// Where and how often to fetch a remote JWKS.
 ///
 /// ```toml
-/// url = "http://idp.internal/.well-known/jwks.json"
+/// url = "https://idp.internal/.well-known/jwks.json"
 /// algorithms = ["RS256"]
+/// ca_file = "/etc/rampart/idp-ca.pem"   # optional: a private CA, trusted besides the system's
 /// refresh_interval = "5m"
 /// min_refresh_interval = "30s"
 /// max_refresh_interval = "1h"
@@ -121,6 +138,10 @@ pub struct JwksUrlConfig {
     /// Deadline of one fetch.
     #[serde(default = "default_fetch_timeout", with = "humantime_serde")]
     pub timeout: Duration,
+    /// A PEM file of CA certificates trusted for this `https://` URL on top of the platform's
+    /// roots: a private CA of your identity provider, or a test CA.
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
 }
 
 fn default_refresh() -> Duration {
@@ -146,6 +167,7 @@ impl JwksUrlConfig {
             min_refresh_interval: default_min_refresh(),
             max_refresh_interval: default_max_refresh(),
             timeout: default_fetch_timeout(),
+            ca_file: None,
         }
     }
 
@@ -166,6 +188,17 @@ impl JwksUrlConfig {
             return Err(AuthError::config(
                 "jwks_url.max_refresh_interval",
                 "must not be below min_refresh_interval",
+            ));
+        }
+        if self.ca_file.is_some()
+            && !self
+                .url
+                .get(..8)
+                .is_some_and(|scheme| scheme.eq_ignore_ascii_case("https://"))
+        {
+            return Err(AuthError::config(
+                "jwks_url.ca_file",
+                "only applies to an https:// url",
             ));
         }
         Ok(())
@@ -202,6 +235,18 @@ impl RemoteJwks {
         fetcher: Arc<dyn JwksFetcher>,
     ) -> Result<Arc<Self>, AuthError> {
         config.validate()?;
+        let fetcher = match &config.ca_file {
+            Some(path) => {
+                let pem = std::fs::read(path).map_err(|source| AuthError::Read {
+                    path: path.clone(),
+                    source,
+                })?;
+                fetcher.with_extra_roots(&pem).map_err(|reason| {
+                    AuthError::config("jwks_url.ca_file", format!("{}: {reason}", path.display()))
+                })?
+            }
+            None => fetcher,
+        };
         let (keys, max_age) = fetch_keys(&config, fetcher.as_ref()).await?;
         let remote = Arc::new(Self {
             refresh: tokio::sync::Mutex::new(RefreshState {
@@ -295,38 +340,108 @@ pub use http_fetcher::HttpFetcher;
 
 #[cfg(feature = "jwks-url")]
 mod http_fetcher {
+    use std::sync::{Arc, LazyLock};
+
     use super::{BoxFuture, Bytes, JwksFetcher, JwksResponse, cache_control_max_age};
     use futures_util::FutureExt;
     use http_body_util::{BodyExt, Empty, Limited};
+    use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder};
     use hyper_util::client::legacy::Client;
     use hyper_util::client::legacy::connect::HttpConnector;
     use hyper_util::rt::TokioExecutor;
+    use rustls::RootCertStore;
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject;
 
     const MAX_JWKS_BYTES: usize = 1 << 20;
 
-    /// Fetches JWKS documents over plain HTTP with hyper.
+    // The platform's roots (rustls-native-certs) rather than a list compiled in
+    // (webpki-roots): the operator keeps trust current with the OS's CA bundle, a company CA
+    // installed system-wide is trusted as it is by every other tool on the host, and
+    // SSL_CERT_FILE / SSL_CERT_DIR are honoured. An image without a CA bundle (scratch,
+    // distroless static) gets none and needs `ca_file`. Read once per process.
+    static PLATFORM_ROOTS: LazyLock<Arc<RootCertStore>> = LazyLock::new(|| {
+        let found = rustls_native_certs::load_native_certs();
+        for error in &found.errors {
+            tracing::warn!(error = %error, "cannot read some platform CA certificates");
+        }
+        let mut roots = RootCertStore::empty();
+        let (added, ignored) = roots.add_parsable_certificates(found.certs);
+        if ignored > 0 {
+            tracing::debug!(
+                tls.roots_ignored = ignored,
+                "skipped unparsable platform CA certificates"
+            );
+        }
+        if added == 0 {
+            tracing::warn!("no platform CA certificates found; https JWKS URLs need ca_file");
+        }
+        Arc::new(roots)
+    });
+
+    /// Fetches JWKS documents over `https://` (rustls on aws-lc-rs, TLS 1.2 and 1.3, the
+    /// platform's trusted roots) or plain `http://` with hyper.
     ///
-    /// Limitation: no TLS. For an `https://` URL, implement [`JwksFetcher`] on a client that
-    /// has it.
+    /// Extra CAs for one URL come through [`JwksFetcher::with_extra_roots`], which
+    /// [`RemoteJwks::start`](super::RemoteJwks::start) calls for a config's `ca_file`.
     #[derive(Debug, Clone)]
     pub struct HttpFetcher {
-        client: Client<HttpConnector, Empty<Bytes>>,
+        client: Client<HttpsConnector<HttpConnector>, Empty<Bytes>>,
+        roots: Arc<RootCertStore>,
     }
 
     impl Default for HttpFetcher {
         fn default() -> Self {
+            Self::with_roots(PLATFORM_ROOTS.clone())
+        }
+    }
+
+    impl HttpFetcher {
+        fn with_roots(roots: Arc<RootCertStore>) -> Self {
+            // An explicit provider, not the process default: rustls's default panics when the
+            // application also enables its `ring` backend.
+            let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+            let tls = rustls::ClientConfig::builder_with_provider(provider)
+                .with_safe_default_protocol_versions()
+                .expect("aws-lc-rs provides TLS 1.2 and 1.3 cipher suites")
+                .with_root_certificates(roots.clone())
+                .with_no_client_auth();
+            let mut http = HttpConnector::new();
+            http.enforce_http(false);
+            let https = HttpsConnectorBuilder::new()
+                .with_tls_config(tls)
+                .https_or_http()
+                .enable_http1()
+                .wrap_connector(http);
             Self {
-                client: Client::builder(TokioExecutor::new()).build_http(),
+                client: Client::builder(TokioExecutor::new()).build(https),
+                roots,
             }
         }
+    }
+
+    /// The error and its causes, `: `-joined: hyper's own message ("client error
+    /// (Connect)") hides why, such as an untrusted certificate.
+    fn describe(error: &(dyn std::error::Error + 'static)) -> String {
+        let mut text = error.to_string();
+        let mut source = error.source();
+        while let Some(cause) = source {
+            let more = cause.to_string();
+            if !text.ends_with(&more) {
+                text.push_str(": ");
+                text.push_str(&more);
+            }
+            source = cause.source();
+        }
+        text
     }
 
     impl JwksFetcher for HttpFetcher {
         fn fetch<'a>(&'a self, url: &'a str) -> BoxFuture<'a, Result<JwksResponse, String>> {
             async move {
                 let uri: http::Uri = url.parse().map_err(|e| format!("bad url: {e}"))?;
-                if uri.scheme_str() != Some("http") {
-                    return Err("the built-in fetcher speaks http:// only".to_owned());
+                if !matches!(uri.scheme_str(), Some("https" | "http")) {
+                    return Err("the built-in fetcher speaks https:// and http:// only".to_owned());
                 }
                 let request = http::Request::get(uri)
                     .header(http::header::ACCEPT, "application/json")
@@ -336,7 +451,7 @@ mod http_fetcher {
                     .client
                     .request(request)
                     .await
-                    .map_err(|e| e.to_string())?;
+                    .map_err(|e| describe(&e))?;
                 if !response.status().is_success() {
                     return Err(format!("status {}", response.status()));
                 }
@@ -348,11 +463,27 @@ mod http_fetcher {
                 let body = Limited::new(response.into_body(), MAX_JWKS_BYTES)
                     .collect()
                     .await
-                    .map_err(|e| format!("reading body: {e}"))?
+                    .map_err(|e| format!("reading body: {}", describe(e.as_ref())))?
                     .to_bytes();
                 Ok(JwksResponse { body, max_age })
             }
             .boxed()
+        }
+
+        fn with_extra_roots(&self, pem: &[u8]) -> Result<Arc<dyn JwksFetcher>, String> {
+            let mut roots = RootCertStore::clone(&self.roots);
+            let mut count = 0usize;
+            for cert in CertificateDer::pem_slice_iter(pem) {
+                let cert = cert.map_err(|e| format!("bad PEM: {e}"))?;
+                count += 1;
+                roots
+                    .add(cert)
+                    .map_err(|e| format!("certificate {count} refused: {e}"))?;
+            }
+            if count == 0 {
+                return Err("no CERTIFICATE block in the file".to_owned());
+            }
+            Ok(Arc::new(Self::with_roots(Arc::new(roots))))
         }
     }
 }
