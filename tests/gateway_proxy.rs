@@ -42,20 +42,26 @@ async fn a_request_is_proxied_with_forwarding_headers() {
 }
 
 #[tokio::test]
-async fn a_forged_forwarded_for_from_an_untrusted_client_is_replaced() {
+async fn forged_forwarding_headers_from_an_untrusted_client_are_replaced() {
     let upstream = Upstream::start(Behavior::Echo).await;
     let gateway = Gateway::start(&route_to("echo", &upstream.url(), "")).await;
 
     let request = Request::get(gateway.uri("/"))
+        .header("host", "api.example.test")
         .header("x-forwarded-for", "6.6.6.6")
+        .header("forwarded", "for=6.6.6.6;proto=https")
+        .header("x-forwarded-proto", "https")
+        .header("x-forwarded-host", "bank.example")
         .body(Full::default())
         .unwrap();
     client().request(request).await.unwrap();
 
-    assert_eq!(
-        upstream.requests()[0].headers["x-forwarded-for"],
-        "127.0.0.1"
-    );
+    // The upstream sees what we know of the connection, none of the client's claims.
+    let seen = &upstream.requests()[0];
+    assert_eq!(seen.headers["x-forwarded-for"], "127.0.0.1");
+    assert_eq!(seen.headers["x-forwarded-proto"], "http");
+    assert_eq!(seen.headers["x-forwarded-host"], "api.example.test");
+    assert!(!seen.headers.contains_key("forwarded"));
 }
 
 #[tokio::test]

@@ -17,7 +17,7 @@ use http_body_util::BodyExt;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
-use rampart_core::{ClientIp, PeerAddr, Problem, RequestId};
+use rampart_core::{PeerAddr, Problem, RequestId};
 
 use crate::config::{UpstreamConfig, UpstreamProtocol};
 use crate::{GatewayBody, problem_response};
@@ -247,51 +247,52 @@ pub(crate) fn remove_hop_by_hop(headers: &mut HeaderMap) {
     headers.remove(header::UPGRADE);
 }
 
-fn set_forwarded_headers(parts: &mut http::request::Parts, original_host: Option<&HeaderValue>) {
-    let peer = parts
-        .extensions
-        .get::<PeerAddr>()
-        .map(|PeerAddr(addr)| addr.ip());
-    let client = parts
-        .extensions
-        .get::<ClientIp>()
-        .map(|ClientIp(ip)| *ip)
-        .or(peer);
-    let trusted_peer = client != peer;
+/// Forwarding headers that describe where a request came from.
+const FORWARDING: [HeaderName; 4] = [
+    header::FORWARDED,
+    HeaderName::from_static("x-forwarded-for"),
+    HeaderName::from_static("x-forwarded-proto"),
+    HeaderName::from_static("x-forwarded-host"),
+];
 
-    // Append the peer to a chain that a trusted proxy started; otherwise start it afresh, so a
-    // client cannot smuggle addresses past us.
-    let xff = HeaderName::from_static("x-forwarded-for");
-    if let Some(peer) = peer {
-        let chain = if trusted_peer {
-            parts
-                .headers
-                .get_all(&xff)
-                .iter()
-                .filter_map(|v| v.to_str().ok())
-                .chain(std::iter::once(peer.to_string().as_str()))
-                .collect::<Vec<_>>()
-                .join(", ")
-        } else {
-            peer.to_string()
-        };
+/// Drops what a peer claims about the request's origin.
+///
+/// The server calls this for every peer outside the trusted proxies, so the forwarding
+/// headers that reach the layers and the upstream were written by us or by a trusted proxy.
+pub(crate) fn remove_forwarding_claims(headers: &mut HeaderMap) {
+    for name in &FORWARDING {
+        headers.remove(name);
+    }
+}
+
+/// Extends the forwarding headers with this hop. An untrusted peer's claims are already gone
+/// (see [`remove_forwarding_claims`]), so whatever is left came from a trusted proxy.
+fn set_forwarded_headers(parts: &mut http::request::Parts, original_host: Option<&HeaderValue>) {
+    let [_, xff, proto, host] = &FORWARDING;
+    if let Some(PeerAddr(peer)) = parts.extensions.get::<PeerAddr>() {
+        let peer = peer.ip().to_string();
+        let chain = parts
+            .headers
+            .get_all(xff)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .chain(std::iter::once(peer.as_str()))
+            .collect::<Vec<_>>()
+            .join(", ");
         if let Ok(value) = HeaderValue::from_str(&chain) {
             parts.headers.insert(xff, value);
         }
     }
 
-    let proto = HeaderName::from_static("x-forwarded-proto");
-    if !trusted_peer || !parts.headers.contains_key(&proto) {
+    if !parts.headers.contains_key(proto) {
         parts
             .headers
             .insert(proto, HeaderValue::from_static("http"));
     }
-    let host = HeaderName::from_static("x-forwarded-host");
-    if !trusted_peer || !parts.headers.contains_key(&host) {
-        match original_host {
-            Some(original) => parts.headers.insert(host, original.clone()),
-            None => parts.headers.remove(host),
-        };
+    if !parts.headers.contains_key(host)
+        && let Some(original) = original_host
+    {
+        parts.headers.insert(host, original.clone());
     }
 }
 

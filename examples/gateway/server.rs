@@ -98,6 +98,9 @@ impl Gateway {
         let started = Instant::now();
         let (request_id, request_id_header) = request_id(&request);
         let client_ip = self.trusted_proxies.client_ip(request.headers(), peer.ip());
+        if !self.trusted_proxies.is_trusted(peer.ip()) {
+            crate::proxy::remove_forwarding_claims(request.headers_mut());
+        }
 
         let extensions = request.extensions_mut();
         extensions.insert(PeerAddr(peer));
