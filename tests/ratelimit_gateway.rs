@@ -81,6 +81,40 @@ async fn route_quota_and_default_quotas_apply_together() {
     assert_eq!(upstream.requests().len(), 9);
 }
 
+#[tokio::test]
+async fn unnamed_quota_tables_of_two_routes_are_separate_budgets() {
+    let upstream = Upstream::start(Behavior::Echo).await;
+    let route = |name: &str| {
+        format!(
+            "[[routes]]\nname = \"{name}\"\nprefix = \"/{name}\"\nupstream = \"agents\"\n\
+             [routes.ratelimit]\nquotas = [{{ rate = \"1/minute\" }}]\n\n"
+        )
+    };
+    let config = format!(
+        "[upstreams.agents]\nurl = \"{}\"\n\n{}{}",
+        upstream.url(),
+        route("a"),
+        route("b")
+    );
+    let gateway = Gateway::start(&config).await;
+
+    // Route a spends its one request; route b still has its own.
+    assert_eq!(
+        call(&gateway, "GET", "/a", "-").await.status(),
+        StatusCode::OK
+    );
+    let refused = call(&gateway, "GET", "/a", "-").await;
+    assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(
+        refused.headers()["ratelimit-policy"],
+        "\"a:1/minute\";q=1;w=60"
+    );
+    assert_eq!(
+        call(&gateway, "GET", "/b", "-").await.status(),
+        StatusCode::OK
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_gateways_share_one_budget_and_survive_redis_restarts() {
     let mut redis = RedisServer::start();

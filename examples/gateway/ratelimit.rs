@@ -154,14 +154,25 @@ fn route_config(
     };
     for quota in &own.quotas {
         // A route's quota is its own budget unless the operator names it otherwise.
-        let named = match quota {
+        let own_name = format!("{}:{}", route.name, quota.to_quota()?.name());
+        let named = match quota.clone() {
             QuotaConfig::Rate(rate) => QuotaConfig::Table {
-                name: Some(format!("{}:{}", route.name, quota.to_quota()?.name())),
-                rate: rate.clone(),
+                name: Some(own_name),
+                rate,
                 burst: None,
                 shadow: false,
             },
-            table @ QuotaConfig::Table { .. } => table.clone(),
+            QuotaConfig::Table {
+                name,
+                rate,
+                burst,
+                shadow,
+            } => QuotaConfig::Table {
+                name: name.or(Some(own_name)),
+                rate,
+                burst,
+                shadow,
+            },
         };
         quotas.push(named);
     }
