@@ -10,7 +10,9 @@ use std::time::{Duration, Instant};
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use rampart_core::redis::{RedisConfig, RedisPool};
-use rampart_ratelimit::{Outcome, RateLimitConfig, RateLimiter, RedisBackend, RedisBackendConfig};
+use rampart_ratelimit::{
+    FailurePolicy, Outcome, RateLimitConfig, RateLimiter, RedisBackend, RedisBackendConfig,
+};
 use rampart_test_support::RedisServer;
 
 const CALLERS: usize = 64;
@@ -29,6 +31,8 @@ fn limiter(server: &RedisServer, runtime: &tokio::runtime::Runtime) -> RateLimit
         pool,
         RedisBackendConfig {
             deadline: Duration::from_secs(5),
+            // A failure must show as a failure, not as a fast local decision.
+            on_failure: FailurePolicy::Closed,
             ..RedisBackendConfig::default()
         },
     )

@@ -32,9 +32,12 @@ fn instance(redis: &RedisConfig, quotas: &[&str], backend: RedisBackendConfig) -
 
 /// Generous deadlines: the machine running the tests is shared, and a timeout here would be
 /// the failure policy at work, not the shared budget.
+/// A generous deadline, and failures answered 503 so that a broken script or connection can
+/// never pass for a decision the in-memory fallback made.
 fn patient() -> RedisBackendConfig {
     RedisBackendConfig {
         deadline: Duration::from_secs(5),
+        on_failure: FailurePolicy::Closed,
         ..RedisBackendConfig::default()
     }
 }
