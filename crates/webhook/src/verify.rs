@@ -68,7 +68,7 @@ pub struct VerifiedWebhook {
     pub id: Option<String>,
     /// The signed timestamp, seconds since the Unix epoch; `None` for github.
     pub timestamp: Option<u64>,
-    /// The timestamped scheme's replay key; the other schemes use `id`.
+    /// The replay key of schemes that sign no id (timestamped, github); standard uses `id`.
     pub(crate) replay_key: Option<String>,
 }
 
@@ -146,7 +146,9 @@ impl Verifier {
             ed25519,
             tolerance_past: whole_seconds("tolerance_past", config.tolerance_past)?,
             tolerance_future: whole_seconds("tolerance_future", config.tolerance_future)?,
-            require_id: config.replay.enabled,
+            // The Standard scheme signs the id, so it is required whatever replay does; the
+            // others need it only as the replay key.
+            require_id: config.replay.enabled || config.scheme == SchemeKind::Standard,
         })
     }
 
@@ -265,12 +267,15 @@ impl Verifier {
             return Err(WebhookError::Mismatch);
         }
 
-        // The timestamped scheme has no id: the signature itself identifies the delivery.
-        // Ours, computed with the first secret, is used rather than the one in the header,
-        // so dropping or reordering entries of the header cannot make a new key.
+        // Neither the timestamped scheme nor GitHub signs an id (GitHub's delivery header can
+        // be rewritten at will), so the signature itself identifies the delivery. Ours,
+        // computed with the first secret, is used rather than the one in the header, so
+        // dropping or reordering entries of the header cannot make a new key.
         let replay_key = match self.scheme.kind {
-            SchemeKind::Timestamped => first_mac.map(|mac| key::hex(&mac[..16])),
-            SchemeKind::Standard | SchemeKind::Github => None,
+            SchemeKind::Timestamped | SchemeKind::Github => {
+                first_mac.map(|mac| key::hex(&mac[..16]))
+            }
+            SchemeKind::Standard => None,
         };
         Ok(VerifiedWebhook {
             scheme: self.scheme.kind,

@@ -248,7 +248,7 @@ async fn a_delivery_the_inner_service_failed_can_be_retried() {
 }
 
 #[tokio::test]
-async fn github_deliveries_verify_and_replays_key_on_the_delivery_id() {
+async fn github_replays_are_refused_even_under_a_new_delivery_id() {
     let (app, server, _) = receiver(&config(SchemeKind::Github, "gh-secret", 1 << 20)).await;
     let headers = sign(
         SchemeKind::Github,
@@ -263,6 +263,21 @@ async fn github_deliveries_verify_and_replays_key_on_the_delivery_id() {
     assert_eq!(answer.headers["x-seen-id"], "7e1a6b0c-delivery");
     assert_eq!(
         post(&server.url(), &headers, b"{\"zen\":1}", 1)
+            .await
+            .status,
+        StatusCode::UNAUTHORIZED
+    );
+
+    // GitHub does not sign the delivery id, so a new one does not make a captured delivery new.
+    let renamed = sign(
+        SchemeKind::Github,
+        "gh-secret",
+        "another-delivery",
+        0,
+        b"{\"zen\":1}",
+    );
+    assert_eq!(
+        post(&server.url(), &renamed, b"{\"zen\":1}", 1)
             .await
             .status,
         StatusCode::UNAUTHORIZED

@@ -5,7 +5,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use http::HeaderMap;
 use rampart_webhook::{
-    Outcome, SchemeKind, SignConfig, Signer, Verifier, VerifyConfig, WebhookError,
+    Outcome, ReplayConfig, SchemeKind, SignConfig, Signer, Verifier, VerifyConfig, WebhookError,
 };
 
 // The Standard Webhooks reference libraries' sign tests (Python, JavaScript, Go, Rust).
@@ -263,6 +263,32 @@ fn each_failure_class_is_named() {
     assert_eq!(err.outcome(), Some(Outcome::Expired));
     assert!(err.to_string().contains("-3600"), "{err}");
     assert!(!err.to_string().contains("g0hM9SsE"), "{err}");
+}
+
+#[test]
+fn the_standard_scheme_needs_its_id_even_without_replay_protection() {
+    let verifier = Verifier::new(&VerifyConfig {
+        scheme: SchemeKind::Standard,
+        secrets: vec![SPEC_SECRET.into()],
+        replay: ReplayConfig {
+            enabled: false,
+            ..ReplayConfig::default()
+        },
+        ..VerifyConfig::default()
+    })
+    .unwrap();
+
+    // The id is part of what is signed: without it the signature covers nothing we can check.
+    let mut headers = spec_headers(SPEC_SIGNATURE);
+    headers.remove("webhook-id");
+    assert_eq!(
+        outcome(verifier.verify(&headers, SPEC_BODY, at(SPEC_TS))),
+        Outcome::Missing
+    );
+    assert_eq!(
+        outcome(verifier.verify(&spec_headers(SPEC_SIGNATURE), SPEC_BODY, at(SPEC_TS))),
+        Outcome::Ok
+    );
 }
 
 #[test]

@@ -10,6 +10,9 @@ use tokio::time::Instant;
 use super::{ReplayStore, StoreFuture};
 use crate::error::WebhookError;
 
+/// Far enough ahead to outlive the process.
+const FOREVER: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
+
 /// Seen ids in a map guarded by a mutex, expiring on tokio's clock.
 ///
 /// Expired ids are swept when the map has doubled since the last sweep, so the cost is
@@ -65,7 +68,9 @@ impl MemoryReplayStore {
         if seen.expiries.len() >= seen.max_entries {
             return Err(WebhookError::Store("in-memory replay store is full".into()));
         }
-        seen.expiries.insert(key, now + ttl);
+        // A TTL too long for the clock to add is as good as forever.
+        let expiry = now.checked_add(ttl).unwrap_or(now + FOREVER);
+        seen.expiries.insert(key, expiry);
         Ok(true)
     }
 }
