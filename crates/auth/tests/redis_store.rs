@@ -96,6 +96,42 @@ async fn unknown_ids_are_cached_as_unknown() {
 }
 
 #[tokio::test]
+async fn a_flood_of_unknown_ids_does_not_push_real_keys_out_of_the_cache() {
+    let server = RedisServer::start();
+    let pool = RedisPool::new(&RedisConfig::standalone(server.url())).expect("pool");
+    let store = Arc::new(
+        RedisKeyStore::new(
+            pool,
+            RedisKeyStoreConfig {
+                key_prefix: "test:key".into(),
+                cache_ttl: Duration::from_secs(60),
+                max_cached: 4,
+                ..RedisKeyStoreConfig::default()
+            },
+        )
+        .expect("store"),
+    );
+    let layer = key_layer(store.clone());
+
+    // A real key is used once, so it is cached; then it vanishes from Redis.
+    let real = KeyHasher::sha256().generate("rk", "alice").expect("key");
+    store.insert(real.record.clone()).await.expect("insert");
+    let ok = send_through(&layer, request_with("x-api-key", &real.key)).await;
+    assert_eq!(ok.status, 200);
+    server.command(&["DEL", &format!("test:key:{}", real.record.id)]);
+
+    // Many more well-formed unknown keys than the cache holds.
+    for _ in 0..20 {
+        let made_up = KeyHasher::sha256().generate("rk", "mallory").expect("key");
+        assert_refused(&send_through(&layer, request_with("x-api-key", &made_up.key)).await);
+    }
+
+    // The real key is still answered from the cache, so it never reached Redis again.
+    let ok = send_through(&layer, request_with("x-api-key", &real.key)).await;
+    assert_eq!(ok.status, 200);
+}
+
+#[tokio::test]
 async fn redis_down_with_reject_policy_answers_503_then_recovers() {
     let mut server = RedisServer::start();
     let store = store(&server, OnUnavailable::Reject);

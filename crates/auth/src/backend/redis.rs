@@ -62,7 +62,8 @@ pub struct RedisKeyStoreConfig {
     pub timeout: Duration,
     /// What to do when Redis cannot answer.
     pub on_unavailable: OnUnavailable,
-    /// The most ids kept in the local cache; beyond it the cache starts over.
+    /// The most found records, and apart from them the most unknown ids, kept in the local
+    /// cache; beyond it that side of the cache starts over.
     pub max_cached: usize,
 }
 
@@ -101,12 +102,32 @@ struct CacheEntry {
     fetched: Instant,
 }
 
+/// Found records and unknown ids apart, so a flood of made-up ids (well-formed ones are cheap
+/// to make: the checksum is no secret) can fill only the negative side and never push out
+/// the keys of real callers.
+#[derive(Debug, Default)]
+struct LocalCache {
+    found: HashMap<String, CacheEntry>,
+    unknown: HashMap<String, CacheEntry>,
+}
+
+impl LocalCache {
+    fn get(&self, id: &str) -> Option<&CacheEntry> {
+        self.found.get(id).or_else(|| self.unknown.get(id))
+    }
+
+    fn remove(&mut self, id: &str) {
+        self.found.remove(id);
+        self.unknown.remove(id);
+    }
+}
+
 /// API key records in Redis with a local positive and negative cache.
 #[derive(Debug)]
 pub struct RedisKeyStore {
     pool: RedisPool,
     config: RedisKeyStoreConfig,
-    cache: Mutex<HashMap<String, CacheEntry>>,
+    cache: Mutex<LocalCache>,
     reachable: AtomicBool,
 }
 
@@ -117,7 +138,7 @@ impl RedisKeyStore {
         Ok(Self {
             pool,
             config,
-            cache: Mutex::new(HashMap::new()),
+            cache: Mutex::new(LocalCache::default()),
             reachable: AtomicBool::new(true),
         })
     }
@@ -185,12 +206,18 @@ impl RedisKeyStore {
 
     fn remember(&self, id: &str, record: Option<Arc<KeyRecord>>) {
         let mut cache = self.cache.lock();
-        if cache.len() >= self.config.max_cached && !cache.contains_key(id) {
-            // Limitation: a full cache is dropped whole rather than evicting the oldest entry;
-            // simple, and only a flood of distinct ids fills it.
-            cache.clear();
+        cache.remove(id);
+        let side = if record.is_some() {
+            &mut cache.found
+        } else {
+            &mut cache.unknown
+        };
+        if side.len() >= self.config.max_cached {
+            // Limitation: a full side is dropped whole rather than evicting the oldest entry;
+            // simple, and on the found side only more real keys than `max_cached` fill it.
+            side.clear();
         }
-        cache.insert(
+        side.insert(
             id.to_owned(),
             CacheEntry {
                 record,

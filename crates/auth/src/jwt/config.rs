@@ -104,14 +104,9 @@ pub struct KeyConfig {
 }
 
 impl JwtConfig {
-    /// Checks the settings that need no file or network access.
-    pub fn validate(&self) -> Result<(), AuthError> {
-        if self.issuers.is_empty() {
-            return Err(AuthError::config(
-                "jwt.issuers",
-                "configure at least one issuer",
-            ));
-        }
+    /// The settings that hold whatever the issuers are: the token size bound and the number
+    /// of required claims (tracked in a 64-bit mask).
+    pub(crate) fn validate_limits(&self) -> Result<(), AuthError> {
         if self.max_token_bytes < 64 {
             return Err(AuthError::config(
                 "jwt.max_token_bytes",
@@ -124,6 +119,18 @@ impl JwtConfig {
                 "at most 63 claims",
             ));
         }
+        Ok(())
+    }
+
+    /// Checks the settings that need no file or network access.
+    pub fn validate(&self) -> Result<(), AuthError> {
+        if self.issuers.is_empty() {
+            return Err(AuthError::config(
+                "jwt.issuers",
+                "configure at least one issuer",
+            ));
+        }
+        self.validate_limits()?;
         let unnamed = self.issuers.iter().filter(|i| i.issuer.is_none()).count();
         if unnamed > 1 {
             return Err(AuthError::config(

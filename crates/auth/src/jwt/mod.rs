@@ -210,6 +210,7 @@ impl JwtVerifier {
     /// A verifier with `config`'s validation settings and the given issuers (the issuers
     /// listed in `config` are ignored; use [`Self::from_config`] to load them).
     pub fn new(config: &JwtConfig, issuers: Vec<Issuer>) -> Result<Self, AuthError> {
+        config.validate_limits()?;
         if issuers.is_empty() {
             return Err(AuthError::config(
                 "jwt.issuers",
