@@ -605,7 +605,21 @@ async fn roles_scopes_and_anonymous_routes_through_the_gateway() {
     assert!(text.contains("outcome=\"forbidden\""), "{text}");
     let good = hs(&claims(&["admin"], ""));
     assert_eq!(get(g, "/admin", &[bearer(&good)]).await.status, 200);
-    assert!(!g.log().contains(&good[good.len() - 20..]));
+
+    // A refusal is logged with its reason and request id, and without the credential.
+    let other = hs(&claims(&["viewer"], ""));
+    let (signed_part, _) = good.rsplit_once('.').expect("jws");
+    let (_, foreign_signature) = other.rsplit_once('.').expect("jws");
+    let forged = format!("{signed_part}.{foreign_signature}");
+    assert_invalid(&get(g, "/admin", &[bearer(&forged)]).await);
+    let log = g.log();
+    let refusal = log
+        .lines()
+        .find(|line| line.contains("request not authenticated") && line.contains("signature"))
+        .unwrap_or_else(|| panic!("no refusal event in the log:\n{log}"));
+    assert!(refusal.contains("request.id="), "{refusal}");
+    assert!(!log.contains(foreign_signature), "{log}");
+    assert!(!log.contains(&good[good.len() - 20..]), "{log}");
 }
 
 #[tokio::test]

@@ -14,13 +14,17 @@ pub(crate) const REQUESTS_TOTAL: &str = "rampart_gateway_requests_total";
 /// Time from receiving a request to sending its response headers, by route and status.
 pub(crate) const REQUEST_DURATION: &str = "rampart_gateway_request_duration_seconds";
 
-/// Logs to stderr, filtered by `RUST_LOG` (default `info`).
+/// Logs to stderr, filtered by `RUST_LOG` (default `info`); colours only on a terminal, so
+/// that logs collected from a pipe or a file stay plain text.
 pub(crate) fn init_tracing() {
+    use std::io::IsTerminal;
+
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .init();
 }
 

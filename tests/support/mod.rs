@@ -42,7 +42,11 @@ impl Gateway {
         let mut child = gateway_command()
             .arg("--config")
             .arg(&config_path)
-            .env("RUST_LOG", "info")
+            // The layers log refusals at debug; tests read those events.
+            .env(
+                "RUST_LOG",
+                "info,rampart_auth=debug,rampart_webhook=debug,rampart_ratelimit=debug",
+            )
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
