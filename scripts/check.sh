@@ -26,7 +26,7 @@ fi
 
 # --- PostgreSQL --------------------------------------------------------------------------
 # Tests use DATABASE_URL, else postgres@127.0.0.1:5432 (each test makes its own database).
-if ! pg_isready -h 127.0.0.1 -p 5432 -q 2>/dev/null; then
+if [ -z "${DATABASE_URL:-}" ] && ! pg_isready -h 127.0.0.1 -p 5432 -q 2>/dev/null; then
   say "starting PostgreSQL"
   for version in $(ls /etc/postgresql); do
     as_root pg_ctlcluster --skip-systemctl-redirect "$version" main start || true
@@ -34,7 +34,7 @@ if ! pg_isready -h 127.0.0.1 -p 5432 -q 2>/dev/null; then
   for _ in $(seq 1 60); do pg_isready -h 127.0.0.1 -p 5432 -q && break; sleep 0.5; done
   pg_isready -h 127.0.0.1 -p 5432 || { echo "PostgreSQL did not start on 127.0.0.1:5432" >&2; exit 1; }
 fi
-if [ -z "${DATABASE_URL:-}" ] && ! psql -h 127.0.0.1 -U postgres -d postgres -c 'select 1' >/dev/null 2>&1; then
+if [ -z "${DATABASE_URL:-}" ] && ! psql -w -h 127.0.0.1 -U postgres -d postgres -c 'select 1' >/dev/null 2>&1; then
   # A fresh Debian install asks for a password over TCP: give the test user one.
   say "setting a password for the postgres user (tests connect over TCP)"
   as_root su postgres -c "psql -q -c \"ALTER USER postgres PASSWORD 'rampart'\""
