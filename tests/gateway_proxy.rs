@@ -136,6 +136,31 @@ async fn hop_by_hop_headers_are_stripped_both_ways() {
 }
 
 #[tokio::test]
+async fn an_upstream_that_closes_every_connection_causes_no_errors() {
+    // The upstream answers each request on a connection of its own and closes it.
+    let upstream = Upstream::start_fn(|_request| async {
+        let mut response = rampart_test_support::fixed(StatusCode::OK, "once");
+        response
+            .headers_mut()
+            .insert("connection", "close".parse().unwrap());
+        response
+    })
+    .await;
+    let gateway = Gateway::start(&route_to("closing", &upstream.url(), "")).await;
+
+    // Every request finds the pooled connection gone and gets a fresh one, never a 502.
+    for _ in 0..20 {
+        let request = Request::get(gateway.uri("/"))
+            .body(Full::default())
+            .unwrap();
+        let response = client().request(request).await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        assert_eq!(body_bytes(response.into_body()).await, "once");
+    }
+    assert_eq!(upstream.request_count(), 20);
+}
+
+#[tokio::test]
 async fn request_id_is_propagated_or_generated() {
     let upstream = Upstream::start(Behavior::Echo).await;
     let gateway = Gateway::start(&route_to("echo", &upstream.url(), "")).await;
@@ -193,6 +218,7 @@ async fn a_refused_upstream_is_a_502_problem() {
     // The log event carries the request id so an operator can find it.
     let log = gateway.log_containing("upstream unreachable").await;
     assert!(log.contains("req-502"), "{log}");
+    assert!(log.contains("upstream.addr="), "{log}");
 }
 
 #[tokio::test]

@@ -11,55 +11,31 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
-use http::uri::{Authority, PathAndQuery, Scheme};
+use http::uri::PathAndQuery;
 use http::{Request, Response, StatusCode, Uri, Version};
-use http_body_util::BodyExt;
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::{TokioExecutor, TokioTimer};
 use rampart_core::{PeerAddr, Problem, RequestId};
 
-use crate::config::{UpstreamConfig, UpstreamProtocol};
+use crate::config::UpstreamConfig;
+use crate::pool::ConnectionPool;
 use crate::{GatewayBody, problem_response};
 
-/// A pooled client for one upstream, with the upstream's base address and timeout.
+/// One upstream: its connections, base path and timeout.
 #[derive(Clone, Debug)]
 pub(crate) struct Upstream {
     name: Arc<str>,
-    scheme: Scheme,
-    authority: Authority,
     base_path: Arc<str>,
     request_timeout: Duration,
-    client: Client<HttpConnector, GatewayBody>,
+    connections: Arc<ConnectionPool>,
 }
 
 impl Upstream {
     pub(crate) fn new(name: &str, config: &UpstreamConfig) -> Self {
-        let mut connector = HttpConnector::new();
-        connector.set_connect_timeout(Some(config.connect_timeout));
-        connector.set_nodelay(true);
-        connector.enforce_http(true);
-
-        let mut builder = Client::builder(TokioExecutor::new());
-        builder
-            .timer(TokioTimer::new())
-            .pool_timer(TokioTimer::new())
-            .pool_idle_timeout(config.idle_timeout)
-            .pool_max_idle_per_host(config.max_idle)
-            .http2_only(config.protocol == UpstreamProtocol::H2c);
-
         let base_path = config.url.path().trim_end_matches('/');
         Self {
             name: name.into(),
-            scheme: config.url.scheme().cloned().unwrap_or(Scheme::HTTP),
-            authority: config
-                .url
-                .authority()
-                .cloned()
-                .unwrap_or_else(|| Authority::from_static("localhost")),
             base_path: base_path.into(),
             request_timeout: config.request_timeout,
-            client: builder.build(connector),
+            connections: ConnectionPool::new(config),
         }
     }
 }
@@ -107,15 +83,17 @@ impl tower::Service<Request<GatewayBody>> for Proxy {
         };
 
         Box::pin(async move {
-            let sent =
-                tokio::time::timeout(upstream.request_timeout, upstream.client.request(outbound));
+            let sent = tokio::time::timeout(
+                upstream.request_timeout,
+                upstream.connections.send(outbound),
+            );
             let response = match sent.await {
                 Ok(Ok(response)) => response,
                 Ok(Err(err)) => {
                     tracing::warn!(
                         request.id = %display_id(request_id.as_ref()),
                         upstream = %upstream.name,
-                        upstream.addr = %upstream.authority,
+                        upstream.addr = %upstream.connections.authority(),
                         error = %error_chain(&err),
                         "upstream unreachable"
                     );
@@ -128,7 +106,7 @@ impl tower::Service<Request<GatewayBody>> for Proxy {
                     tracing::warn!(
                         request.id = %display_id(request_id.as_ref()),
                         upstream = %upstream.name,
-                        upstream.addr = %upstream.authority,
+                        upstream.addr = %upstream.connections.authority(),
                         timeout = ?upstream.request_timeout,
                         "upstream timed out"
                     );
@@ -145,7 +123,6 @@ impl tower::Service<Request<GatewayBody>> for Proxy {
             let (mut parts, body) = response.into_parts();
             remove_hop_by_hop(&mut parts.headers);
             append_via(&mut parts.headers, parts.version);
-            let body = body.map_err(rampart_core::BoxError::from).boxed_unsync();
             Ok(Response::from_parts(parts, body))
         })
     }
@@ -162,7 +139,7 @@ impl Proxy {
                 .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
         });
 
-        parts.uri = self.upstream_uri(&parts.uri)?;
+        parts.uri = self.upstream_uri(std::mem::take(&mut parts.uri))?;
         remove_hop_by_hop(&mut parts.headers);
         set_forwarded_headers(&mut parts, original_host.as_ref());
         append_via(&mut parts.headers, parts.version);
@@ -172,7 +149,7 @@ impl Proxy {
                 parts.headers.insert(header::HOST, host);
             }
         } else {
-            // The client sets Host from the URI's authority for HTTP/1.1.
+            // The pool sets the upstream's own Host.
             parts.headers.remove(header::HOST);
         }
 
@@ -181,22 +158,19 @@ impl Proxy {
         Ok(Request::from_parts(parts, body))
     }
 
-    fn upstream_uri(&self, uri: &Uri) -> Result<Uri, Problem> {
+    /// The target in origin form (`/path?query`), as HTTP/1.1 sends it to an origin server.
+    fn upstream_uri(&self, uri: Uri) -> Result<Uri, Problem> {
         let unchanged =
             self.forwarding.strip_prefix.is_none() && self.upstream.base_path.is_empty();
-        let path_and_query = match uri.path_and_query() {
+        if unchanged && uri.authority().is_none() {
             // The common case: the target goes upstream as it came, without re-parsing it.
+            return Ok(uri);
+        }
+        let path_and_query = match uri.path_and_query() {
             Some(path_and_query) if unchanged => path_and_query.clone(),
-            _ => self.rewritten_target(uri)?,
+            _ => self.rewritten_target(&uri)?,
         };
-        Uri::builder()
-            .scheme(self.upstream.scheme.clone())
-            .authority(self.upstream.authority.clone())
-            .path_and_query(path_and_query)
-            .build()
-            .map_err(|_| {
-                Problem::new(StatusCode::BAD_REQUEST).with_detail("invalid request target")
-            })
+        Ok(Uri::from(path_and_query))
     }
 
     /// The target with the route's prefix stripped and the upstream's base path prepended.
