@@ -125,6 +125,10 @@ def run_wrk(url, duration, connections):
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     if errors:
         sys.exit(f"{url}: {errors.group(1)} non-2xx responses\n{out}")
+    # Connect, read, write or timeout errors mean requests that never got an answer.
+    socket_errors = re.search(r"Socket errors: (.*)", out)
+    if socket_errors:
+        sys.exit(f"{url}: socket errors ({socket_errors.group(1)})\n{out}")
     return {"rps": rps, "p50_ms": p50, "p99_ms": p99}
 
 
