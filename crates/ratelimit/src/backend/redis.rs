@@ -254,13 +254,31 @@ impl RedisBackend {
             metrics::counter!("rampart_ratelimit_cached_refusals_total").increment(1);
             return Ok(refusal);
         }
-        if now < inner.skip_until.load(Ordering::Relaxed) {
+        let skip_until = inner.skip_until.load(Ordering::Relaxed);
+        if now < skip_until {
+            return Err(self.fallback(key, quotas, cost));
+        }
+        // While Redis is known to be away, one request at a time probes it; the others stay on
+        // the failure policy, so a blackholed Redis costs one deadline per interval, not one
+        // per request.
+        if !inner.healthy.load(Ordering::Relaxed)
+            && inner
+                .skip_until
+                .compare_exchange(
+                    skip_until,
+                    self.retry_at(now),
+                    Ordering::Relaxed,
+                    Ordering::Relaxed,
+                )
+                .is_err()
+        {
             return Err(self.fallback(key, quotas, cost));
         }
 
         match self.decide(key, quotas, cost).await {
             Ok(decision) => {
                 if !inner.healthy.swap(true, Ordering::Relaxed) {
+                    inner.skip_until.store(0, Ordering::Relaxed);
                     tracing::info!(backend = "redis", "rate limit backend answers again");
                 }
                 if let (false, Some(cache)) = (decision.is_allowed(), &inner.over_limit) {
@@ -281,11 +299,9 @@ impl RedisBackend {
                     "kind" => kind
                 )
                 .increment(1);
-                let retry =
-                    u64::try_from(inner.config.retry_interval.as_nanos()).unwrap_or(u64::MAX);
                 inner
                     .skip_until
-                    .store(self.now().saturating_add(retry), Ordering::Relaxed);
+                    .store(self.retry_at(self.now()), Ordering::Relaxed);
                 if inner.healthy.swap(false, Ordering::Relaxed) {
                     tracing::warn!(
                         backend = "redis",
@@ -297,6 +313,12 @@ impl RedisBackend {
                 Err(self.fallback(key, quotas, cost))
             }
         }
+    }
+
+    /// When Redis is next tried after a failure at `now`.
+    fn retry_at(&self, now: u64) -> u64 {
+        let retry = u64::try_from(self.inner.config.retry_interval.as_nanos()).unwrap_or(u64::MAX);
+        now.saturating_add(retry)
     }
 
     fn fallback(&self, key: &str, quotas: &[Quota], cost: u32) -> Fallback {
