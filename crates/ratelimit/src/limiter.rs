@@ -123,12 +123,13 @@ impl RateLimiter {
         self.inner.settings.keys.key_of(request)
     }
 
-    /// The cost of a request: its [`RequestCost`] or the configured default.
+    /// The cost of a request: its [`RequestCost`] or the configured default. A cost of zero
+    /// counts as one, so no request passes without spending anything.
     pub fn cost_of<B>(&self, request: &http::Request<B>) -> u32 {
         request
             .extensions()
             .get::<RequestCost>()
-            .map_or(self.inner.settings.cost, |cost| cost.0)
+            .map_or(self.inner.settings.cost, |cost| cost.0.max(1))
     }
 
     pub(crate) fn header_style(&self) -> HeaderStyle {

@@ -144,6 +144,12 @@ async fn cost_weighs_more() {
     let refused = send(&mut svc, huge).await;
     assert_eq!(refused.status(), 429);
     assert!(refused.headers().get("retry-after").is_none());
+
+    // A cost of zero still spends one.
+    let mut free = from("203.0.113.10:1");
+    free.extensions_mut().insert(RequestCost(0));
+    let response = send(&mut svc, free).await;
+    assert_eq!(header(&response, "ratelimit"), r#""10/minute";r=9;t=6"#);
 }
 
 #[tokio::test(start_paused = true)]
