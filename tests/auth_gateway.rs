@@ -414,6 +414,7 @@ async fn setup() -> Setup {
 struct Answer {
     status: StatusCode,
     challenge: Option<String>,
+    content_type: Option<String>,
     body: Value,
 }
 
@@ -430,10 +431,15 @@ async fn get(gateway: &Gateway, path: &str, headers: &[(&'static str, HeaderValu
         .headers()
         .get("www-authenticate")
         .map(|v| v.to_str().expect("ascii").to_owned());
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .map(|v| v.to_str().expect("ascii").to_owned());
     let bytes = body_bytes(response.into_body()).await;
     Answer {
         status,
         challenge,
+        content_type,
         body: serde_json::from_slice(&bytes).unwrap_or(Value::Null),
     }
 }
@@ -449,6 +455,10 @@ fn assert_invalid(answer: &Answer) {
     assert_eq!(answer.status, StatusCode::UNAUTHORIZED, "{}", answer.body);
     let challenge = answer.challenge.as_deref().expect("challenge");
     assert!(challenge.contains("error=\"invalid_token\""), "{challenge}");
+    assert_eq!(
+        answer.content_type.as_deref(),
+        Some("application/problem+json")
+    );
     assert_eq!(
         answer.body["detail"],
         "the credentials are invalid or expired"
@@ -498,6 +508,15 @@ async fn bearer_tokens_through_the_gateway() {
     );
     assert_eq!(get(g, "/rest", &[bearer(&rs)]).await.status, 200);
     assert_eq!(s.upstream.request_count(), 2);
+
+    // Within the configured 5 s leeway an expired token still passes; past it, it does not.
+    let mut c = claims(&[], "");
+    c["exp"] = json!(now() - 2);
+    assert_eq!(get(g, "/rest", &[bearer(&hs(&c))]).await.status, 200);
+    let mut c = claims(&[], "");
+    c["nbf"] = json!(now() + 2);
+    assert_eq!(get(g, "/rest", &[bearer(&hs(&c))]).await.status, 200);
+    assert_eq!(s.upstream.request_count(), 4);
 
     // Expired, not yet valid, wrong issuer, wrong audience, missing audience.
     let mut c = claims(&[], "");
@@ -555,7 +574,7 @@ async fn bearer_tokens_through_the_gateway() {
     }
 
     // None of the refused requests reached the upstream.
-    assert_eq!(s.upstream.request_count(), 2);
+    assert_eq!(s.upstream.request_count(), 4);
 }
 
 #[tokio::test]
@@ -729,6 +748,34 @@ async fn api_keys_and_the_cli() {
         .await,
     );
     assert_invalid(&get(g, "/rest", &[key_header("rk_not_a_key")]).await);
+
+    // Malformed API key headers: empty, 16 KiB, non-ASCII, and a bare `ApiKey` scheme.
+    for (name, value) in [
+        ("x-api-key", HeaderValue::from_static("")),
+        (
+            "x-api-key",
+            HeaderValue::from_str(&format!("rk_{}", "A".repeat(16 * 1024))).expect("ascii"),
+        ),
+        (
+            "x-api-key",
+            HeaderValue::from_bytes("rk_clé".as_bytes()).expect("obs-text"),
+        ),
+        ("authorization", HeaderValue::from_static("ApiKey")),
+    ] {
+        assert_invalid(&get(g, "/rest", &[(name, value)]).await);
+    }
+    // An empty Authorization carries no credential at all: a plain challenge (RFC 6750 3.1).
+    let answer = get(
+        g,
+        "/rest",
+        &[("authorization", HeaderValue::from_static(""))],
+    )
+    .await;
+    assert_eq!(answer.status, 401);
+    assert_eq!(
+        answer.challenge.as_deref(),
+        Some("Bearer realm=\"rampart\"")
+    );
 
     // `gateway token` mints with [auth.jwt.signing]; the gateway accepts it.
     let (stdout, _) = gateway_cli(

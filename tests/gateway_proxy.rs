@@ -362,6 +362,63 @@ async fn sigterm_lets_an_in_flight_request_finish() {
 }
 
 #[tokio::test]
+async fn ctrl_c_stops_the_gateway_once_the_grace_period_is_over() {
+    let (arrived_tx, mut arrived_rx) = tokio::sync::mpsc::unbounded_channel::<()>();
+    let upstream = Upstream::start_fn(move |_request| {
+        let arrived = arrived_tx.clone();
+        async move {
+            let _ = arrived.send(());
+            tokio::time::sleep(Duration::from_secs(60)).await;
+            rampart_test_support::fixed(StatusCode::OK, "too late")
+        }
+    })
+    .await;
+    let config = format!(
+        "shutdown_grace = \"300ms\"\n{}",
+        route_to("stuck", &upstream.url(), "")
+    );
+    let mut gateway = Gateway::start(&config).await;
+
+    // A request the upstream will not answer for a minute.
+    let in_flight = tokio::spawn(client().get(gateway.uri("/")));
+    arrived_rx.recv().await.unwrap();
+
+    // Ctrl-C: the gateway drains for its grace period, then exits without the answer.
+    gateway.signal("INT");
+    let status = gateway.wait_exit(Duration::from_secs(20)).await;
+    assert!(status.success(), "gateway exited with {status}");
+    assert!(
+        in_flight.await.unwrap().is_err(),
+        "the request was answered"
+    );
+    gateway.log_containing("grace period over").await;
+}
+
+#[tokio::test]
+async fn an_upstream_closing_before_its_headers_is_a_502_problem() {
+    // A server that reads the request and hangs up without a word.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            let mut buffer = [0u8; 4096];
+            let _ = tokio::io::AsyncReadExt::read(&mut socket, &mut buffer).await;
+            drop(socket);
+        }
+    });
+    let gateway = Gateway::start(&route_to("hangup", &format!("http://{addr}"), "")).await;
+
+    let request = Request::get(gateway.uri("/"))
+        .header("x-request-id", "req-hangup")
+        .body(Full::default())
+        .unwrap();
+    let response = client().request(request).await.unwrap();
+    assert_eq!(response.status(), StatusCode::BAD_GATEWAY);
+    let problem = body_json(response.into_body()).await;
+    assert_eq!(problem["request_id"], "req-hangup");
+}
+
+#[tokio::test]
 async fn metrics_count_requests_by_route_and_status() {
     let ok = Upstream::start(Behavior::Echo).await;
     let teapot = Upstream::start(Behavior::Status(StatusCode::IM_A_TEAPOT)).await;

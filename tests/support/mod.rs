@@ -138,8 +138,13 @@ impl Gateway {
 
     /// Sends SIGTERM, as an orchestrator does.
     pub(crate) fn terminate(&self) {
+        self.signal("TERM");
+    }
+
+    /// Sends the signal of this name (`TERM`, `INT`, ...).
+    pub(crate) fn signal(&self, name: &str) {
         let status = Command::new("kill")
-            .args(["-TERM", &self.pid().to_string()])
+            .args([&format!("-{name}"), &self.pid().to_string()])
             .status()
             .unwrap();
         assert!(status.success());

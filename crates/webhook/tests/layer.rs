@@ -304,6 +304,13 @@ fn every_outcome_is_counted_with_route_scheme_and_outcome() {
         post(&server.url(), &HeaderMap::new(), b"{}", 1).await;
         let big = sign(SchemeKind::Standard, SECRET, "msg_big", NOW, &[0; 65]);
         post(&server.url(), &big, &[0; 65], 1).await;
+        let old = sign(SchemeKind::Standard, SECRET, "msg_old", NOW - 3600, b"{}");
+        post(&server.url(), &old, b"{}", 1).await;
+        let mut garbled = sign(SchemeKind::Standard, SECRET, "msg_g", NOW, b"{}");
+        garbled.insert("webhook-timestamp", "soon".parse().unwrap());
+        post(&server.url(), &garbled, b"{}", 1).await;
+        let other = sign(SchemeKind::Standard, SECRET, "msg_o", NOW, b"{}");
+        post(&server.url(), &other, b"{\"changed\":1}", 1).await;
     });
 
     let mut counts = std::collections::BTreeMap::new();
@@ -325,11 +332,18 @@ fn every_outcome_is_counted_with_route_scheme_and_outcome() {
         };
         counts.insert(label("outcome"), count);
     }
-    let expected: std::collections::BTreeMap<String, u64> =
-        [("ok", 1), ("replay", 1), ("missing", 1), ("too_large", 1)]
-            .into_iter()
-            .map(|(k, v)| (k.to_owned(), v))
-            .collect();
+    let expected: std::collections::BTreeMap<String, u64> = [
+        ("ok", 1),
+        ("replay", 1),
+        ("missing", 1),
+        ("too_large", 1),
+        ("expired", 1),
+        ("malformed", 1),
+        ("mismatch", 1),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect();
     assert_eq!(counts, expected);
 }
 

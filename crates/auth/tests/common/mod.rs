@@ -111,6 +111,7 @@ pub type TestResponse = Response<ResponseBody<Full<Bytes>>>;
 pub struct Outcome {
     pub status: StatusCode,
     pub challenge: Option<String>,
+    pub content_type: Option<String>,
     pub body: Value,
 }
 
@@ -147,6 +148,10 @@ where
         .headers()
         .get(http::header::WWW_AUTHENTICATE)
         .map(|v| v.to_str().expect("ascii challenge").to_owned());
+    let content_type = response
+        .headers()
+        .get(http::header::CONTENT_TYPE)
+        .map(|v| v.to_str().expect("ascii content type").to_owned());
     let bytes = response
         .into_body()
         .collect()
@@ -157,6 +162,7 @@ where
     Outcome {
         status,
         challenge,
+        content_type,
         body,
     }
 }
@@ -191,6 +197,10 @@ pub fn assert_refused(outcome: &Outcome) {
         .expect("a WWW-Authenticate challenge");
     assert!(challenge.starts_with("Bearer "), "{challenge}");
     assert!(challenge.contains("error=\"invalid_token\""), "{challenge}");
+    assert_eq!(
+        outcome.content_type.as_deref(),
+        Some("application/problem+json")
+    );
     assert_eq!(outcome.body["status"], 401);
     assert_eq!(
         outcome.body["detail"],
