@@ -204,13 +204,37 @@ async fn a_bad_quota_stops_the_gateway_at_start() {
         ),
     )
     .unwrap();
+    let stderr = check_config_fails(&path);
+    assert!(stderr.contains("50/fortnight"), "{stderr}");
+}
+
+#[tokio::test]
+async fn check_config_catches_a_zero_redis_deadline() {
+    let upstream = Upstream::start(Behavior::Echo).await;
+    let path = std::env::temp_dir().join(format!("rampart-rl-redis-{}.toml", std::process::id()));
+    let defaults = "quotas = [\"5/minute\"]\n[ratelimit.redis]\ndeadline = \"0s\"";
+    std::fs::write(
+        &path,
+        format!(
+            "listen = \"127.0.0.1:1\"\n{}",
+            config(&upstream.url(), defaults, "", "")
+        ),
+    )
+    .unwrap();
+    let stderr = check_config_fails(&path);
+    assert!(stderr.contains("[ratelimit.redis]"), "{stderr}");
+    assert!(stderr.contains("deadline"), "{stderr}");
+}
+
+/// Runs `gateway check-config` on `path`, which it removes, and returns its stderr once it
+/// has failed.
+fn check_config_fails(path: &std::path::Path) -> String {
     let output = support::gateway_command()
         .arg("check-config")
-        .arg(&path)
+        .arg(path)
         .output()
         .unwrap();
-    let _ = std::fs::remove_file(&path);
+    let _ = std::fs::remove_file(path);
     assert!(!output.status.success());
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("50/fortnight"), "{stderr}");
+    String::from_utf8_lossy(&output.stderr).into_owned()
 }

@@ -198,6 +198,7 @@ pub(crate) fn validate(config: &GatewayConfig) -> anyhow::Result<()> {
             bail!("[ratelimit] backend = \"redis\" needs a [redis] table");
         }
         MemoryStore::new(&defaults.memory).context("in [ratelimit.memory]")?;
+        defaults.redis.validate().context("in [ratelimit.redis]")?;
     }
     for route in &config.routes {
         if let Some(limits) = route_config(config, route)? {

@@ -235,6 +235,18 @@ impl RemoteJwks {
         fetcher: Arc<dyn JwksFetcher>,
     ) -> Result<Arc<Self>, AuthError> {
         config.validate()?;
+        if config
+            .url
+            .get(..7)
+            .is_some_and(|scheme| scheme.eq_ignore_ascii_case("http://"))
+        {
+            // Keys fetched in the clear can be swapped by anyone on the path: fine on loopback
+            // or a sidecar, worth a word anywhere else.
+            tracing::warn!(
+                jwks.url = %config.url,
+                "JWKS fetched over plain http://; use https:// unless the path is trusted"
+            );
+        }
         let fetcher = match &config.ca_file {
             Some(path) => {
                 let pem = std::fs::read(path).map_err(|source| AuthError::Read {

@@ -69,6 +69,26 @@ pub struct RedisBackendConfig {
     pub over_limit_cache: usize,
 }
 
+impl RedisBackendConfig {
+    /// Checks the settings without connecting anywhere.
+    pub fn validate(&self) -> Result<(), RateLimitError> {
+        if self.deadline.is_zero() {
+            return Err(RateLimitError::Config {
+                field: "deadline",
+                reason: "must be longer than zero".into(),
+            });
+        }
+        if self.prefix.contains(['{', '}']) {
+            return Err(RateLimitError::Config {
+                field: "prefix",
+                reason: "must not contain `{` or `}`, which would change the Cluster hash tag"
+                    .into(),
+            });
+        }
+        Ok(())
+    }
+}
+
 impl Default for RedisBackendConfig {
     fn default() -> Self {
         Self {
@@ -119,19 +139,7 @@ struct Inner {
 impl RedisBackend {
     /// A backend on `pool`.
     pub fn new(pool: RedisPool, config: RedisBackendConfig) -> Result<Self, RateLimitError> {
-        if config.deadline.is_zero() {
-            return Err(RateLimitError::Config {
-                field: "deadline",
-                reason: "must be longer than zero".into(),
-            });
-        }
-        if config.prefix.contains(['{', '}']) {
-            return Err(RateLimitError::Config {
-                field: "prefix",
-                reason: "must not contain `{` or `}`, which would change the Cluster hash tag"
-                    .into(),
-            });
-        }
+        config.validate()?;
         let local = MemoryStore::new(&config.fallback)?;
         let over_limit =
             (config.over_limit_cache > 0).then(|| OverLimitCache::new(config.over_limit_cache));
