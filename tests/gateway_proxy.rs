@@ -325,27 +325,43 @@ async fn stream_length(gateway: &Gateway, path: &str) -> u64 {
     received
 }
 
-#[tokio::test]
-async fn sigterm_lets_an_in_flight_request_finish() {
+type InFlight = (
+    Gateway,
+    Upstream,
+    tokio::task::JoinHandle<
+        Result<http::Response<hyper::body::Incoming>, hyper_util::client::legacy::Error>,
+    >,
+);
+
+/// A gateway with `shutdown_grace` in front of an upstream that answers `body` after `delay`,
+/// and a request to it already in flight at the upstream.
+async fn request_in_flight(grace: &str, delay: Duration, body: &'static str) -> InFlight {
     let (arrived_tx, mut arrived_rx) = tokio::sync::mpsc::unbounded_channel::<()>();
     let upstream = Upstream::start_fn(move |_request| {
         let arrived = arrived_tx.clone();
         async move {
             let _ = arrived.send(());
-            tokio::time::sleep(Duration::from_millis(800)).await;
-            rampart_test_support::fixed(StatusCode::OK, "finished")
+            tokio::time::sleep(delay).await;
+            rampart_test_support::fixed(StatusCode::OK, body)
         }
     })
     .await;
     let config = format!(
-        "shutdown_grace = \"10s\"\n{}",
+        "shutdown_grace = \"{grace}\"\n{}",
         route_to("slow", &upstream.url(), "")
     );
-    let mut gateway = Gateway::start(&config).await;
+    let gateway = Gateway::start(&config).await;
 
     // Start a request and wait until the upstream is working on it.
     let in_flight = tokio::spawn(client().get(gateway.uri("/")));
     arrived_rx.recv().await.unwrap();
+    (gateway, upstream, in_flight)
+}
+
+#[tokio::test]
+async fn sigterm_lets_an_in_flight_request_finish() {
+    let (mut gateway, _upstream, in_flight) =
+        request_in_flight("10s", Duration::from_millis(800), "finished").await;
 
     // SIGTERM now: the gateway stops listening but the request still completes.
     gateway.terminate();
@@ -363,25 +379,9 @@ async fn sigterm_lets_an_in_flight_request_finish() {
 
 #[tokio::test]
 async fn ctrl_c_stops_the_gateway_once_the_grace_period_is_over() {
-    let (arrived_tx, mut arrived_rx) = tokio::sync::mpsc::unbounded_channel::<()>();
-    let upstream = Upstream::start_fn(move |_request| {
-        let arrived = arrived_tx.clone();
-        async move {
-            let _ = arrived.send(());
-            tokio::time::sleep(Duration::from_secs(60)).await;
-            rampart_test_support::fixed(StatusCode::OK, "too late")
-        }
-    })
-    .await;
-    let config = format!(
-        "shutdown_grace = \"300ms\"\n{}",
-        route_to("stuck", &upstream.url(), "")
-    );
-    let mut gateway = Gateway::start(&config).await;
-
-    // A request the upstream will not answer for a minute.
-    let in_flight = tokio::spawn(client().get(gateway.uri("/")));
-    arrived_rx.recv().await.unwrap();
+    // The upstream will not answer for a minute.
+    let (mut gateway, _upstream, in_flight) =
+        request_in_flight("300ms", Duration::from_secs(60), "too late").await;
 
     // Ctrl-C: the gateway drains for its grace period, then exits without the answer.
     gateway.signal("INT");
