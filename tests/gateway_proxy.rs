@@ -190,6 +190,24 @@ async fn request_id_is_propagated_or_generated() {
     );
 }
 
+/// Sends `GET /` with `request_id` and expects a problem document of `status` naming it.
+async fn problem_of(gateway: &Gateway, request_id: &str, status: StatusCode) {
+    let request = Request::get(gateway.uri("/"))
+        .header("x-request-id", request_id)
+        .body(Full::default())
+        .unwrap();
+    let response = client().request(request).await.unwrap();
+
+    assert_eq!(response.status(), status);
+    assert_eq!(
+        response.headers()["content-type"],
+        "application/problem+json"
+    );
+    let problem = body_json(response.into_body()).await;
+    assert_eq!(problem["status"], status.as_u16());
+    assert_eq!(problem["request_id"], request_id);
+}
+
 #[tokio::test]
 async fn a_refused_upstream_is_a_502_problem() {
     let closed_port = free_port();
@@ -200,20 +218,7 @@ async fn a_refused_upstream_is_a_502_problem() {
     ))
     .await;
 
-    let request = Request::get(gateway.uri("/"))
-        .header("x-request-id", "req-502")
-        .body(Full::default())
-        .unwrap();
-    let response = client().request(request).await.unwrap();
-
-    assert_eq!(response.status(), StatusCode::BAD_GATEWAY);
-    assert_eq!(
-        response.headers()["content-type"],
-        "application/problem+json"
-    );
-    let problem = body_json(response.into_body()).await;
-    assert_eq!(problem["status"], 502);
-    assert_eq!(problem["request_id"], "req-502");
+    problem_of(&gateway, "req-502", StatusCode::BAD_GATEWAY).await;
 
     // The log event carries the request id so an operator can find it.
     let log = gateway.log_containing("upstream unreachable").await;
@@ -231,16 +236,7 @@ async fn a_slow_upstream_is_a_504_problem() {
     ))
     .await;
 
-    let request = Request::get(gateway.uri("/"))
-        .header("x-request-id", "req-504")
-        .body(Full::default())
-        .unwrap();
-    let response = client().request(request).await.unwrap();
-
-    assert_eq!(response.status(), StatusCode::GATEWAY_TIMEOUT);
-    let problem = body_json(response.into_body()).await;
-    assert_eq!(problem["status"], 504);
-    assert_eq!(problem["request_id"], "req-504");
+    problem_of(&gateway, "req-504", StatusCode::GATEWAY_TIMEOUT).await;
     let log = gateway.log_containing("upstream timed out").await;
     assert!(log.contains("req-504"), "{log}");
 }
@@ -408,14 +404,7 @@ async fn an_upstream_closing_before_its_headers_is_a_502_problem() {
     });
     let gateway = Gateway::start(&route_to("hangup", &format!("http://{addr}"), "")).await;
 
-    let request = Request::get(gateway.uri("/"))
-        .header("x-request-id", "req-hangup")
-        .body(Full::default())
-        .unwrap();
-    let response = client().request(request).await.unwrap();
-    assert_eq!(response.status(), StatusCode::BAD_GATEWAY);
-    let problem = body_json(response.into_body()).await;
-    assert_eq!(problem["request_id"], "req-hangup");
+    problem_of(&gateway, "req-hangup", StatusCode::BAD_GATEWAY).await;
 }
 
 #[tokio::test]
@@ -565,22 +554,10 @@ async fn routes_match_longest_prefix_then_method() {
 
 #[tokio::test]
 async fn check_config_reports_the_faulty_field() {
-    let path = std::env::temp_dir().join(format!("rampart-bad-{}.toml", uuid::Uuid::new_v4()));
-    std::fs::write(
-        &path,
+    let stderr = support::check_config_fails(
         "listen = \"127.0.0.1:0\"\n[upstreams.a]\nurl = \"http://127.0.0.1:1\"\n\
          [[routes]]\nname = \"r\"\nprefix = \"/\"\nupstream = \"missing\"\n",
-    )
-    .unwrap();
-    let output = support::gateway_command()
-        .arg("check-config")
-        .arg(&path)
-        .output()
-        .unwrap();
-    let _ = std::fs::remove_file(&path);
-
-    assert!(!output.status.success());
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    );
     assert!(stderr.contains("\"missing\""), "{stderr}");
 }
 
@@ -602,21 +579,10 @@ async fn the_shipped_example_config_passes_check_config() {
 
 #[tokio::test]
 async fn check_config_rejects_unknown_fields() {
-    let path = std::env::temp_dir().join(format!("rampart-bad-{}.toml", uuid::Uuid::new_v4()));
-    std::fs::write(
-        &path,
+    let stderr = support::check_config_fails(
         "listen = \"127.0.0.1:0\"\nlisten_backlog = 5\n[upstreams]\nroutes = []\n",
-    )
-    .unwrap();
-    let output = support::gateway_command()
-        .arg("check-config")
-        .arg(&path)
-        .output()
-        .unwrap();
-    let _ = std::fs::remove_file(&path);
-
-    assert!(!output.status.success());
-    assert!(String::from_utf8_lossy(&output.stderr).contains("listen_backlog"));
+    );
+    assert!(stderr.contains("listen_backlog"), "{stderr}");
 }
 
 #[tokio::test]

@@ -195,46 +195,21 @@ async fn two_gateways_share_one_budget_and_survive_redis_restarts() {
 #[tokio::test]
 async fn a_bad_quota_stops_the_gateway_at_start() {
     let upstream = Upstream::start(Behavior::Echo).await;
-    let path = std::env::temp_dir().join(format!("rampart-rl-{}.toml", std::process::id()));
-    std::fs::write(
-        &path,
-        format!(
-            "listen = \"127.0.0.1:1\"\n{}",
-            config(&upstream.url(), "quotas = [\"50/fortnight\"]", "", "")
-        ),
-    )
-    .unwrap();
-    let stderr = check_config_fails(&path);
+    let stderr = support::check_config_fails(&format!(
+        "listen = \"127.0.0.1:1\"\n{}",
+        config(&upstream.url(), "quotas = [\"50/fortnight\"]", "", "")
+    ));
     assert!(stderr.contains("50/fortnight"), "{stderr}");
 }
 
 #[tokio::test]
 async fn check_config_catches_a_zero_redis_deadline() {
     let upstream = Upstream::start(Behavior::Echo).await;
-    let path = std::env::temp_dir().join(format!("rampart-rl-redis-{}.toml", std::process::id()));
     let defaults = "quotas = [\"5/minute\"]\n[ratelimit.redis]\ndeadline = \"0s\"";
-    std::fs::write(
-        &path,
-        format!(
-            "listen = \"127.0.0.1:1\"\n{}",
-            config(&upstream.url(), defaults, "", "")
-        ),
-    )
-    .unwrap();
-    let stderr = check_config_fails(&path);
+    let stderr = support::check_config_fails(&format!(
+        "listen = \"127.0.0.1:1\"\n{}",
+        config(&upstream.url(), defaults, "", "")
+    ));
     assert!(stderr.contains("[ratelimit.redis]"), "{stderr}");
     assert!(stderr.contains("deadline"), "{stderr}");
-}
-
-/// Runs `gateway check-config` on `path`, which it removes, and returns its stderr once it
-/// has failed.
-fn check_config_fails(path: &std::path::Path) -> String {
-    let output = support::gateway_command()
-        .arg("check-config")
-        .arg(path)
-        .output()
-        .unwrap();
-    let _ = std::fs::remove_file(path);
-    assert!(!output.status.success());
-    String::from_utf8_lossy(&output.stderr).into_owned()
 }

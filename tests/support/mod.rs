@@ -188,6 +188,21 @@ impl Drop for Gateway {
 }
 
 /// The command that runs the gateway example built for this test run.
+/// Runs `gateway check-config` on a file holding `config`, asserts that it fails, and returns
+/// what it printed to stderr.
+pub(crate) fn check_config_fails(config: &str) -> String {
+    let path = std::env::temp_dir().join(format!("rampart-bad-{}.toml", uuid::Uuid::new_v4()));
+    std::fs::write(&path, config).unwrap();
+    let output = gateway_command()
+        .arg("check-config")
+        .arg(&path)
+        .output()
+        .unwrap();
+    let _ = std::fs::remove_file(&path);
+    assert!(!output.status.success(), "check-config accepted:\n{config}");
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
 pub(crate) fn gateway_command() -> Command {
     Command::new(gateway_binary())
 }
