@@ -187,7 +187,6 @@ impl Drop for Gateway {
     }
 }
 
-/// The command that runs the gateway example built for this test run.
 /// Runs `gateway check-config` on a file holding `config`, asserts that it fails, and returns
 /// what it printed to stderr.
 pub(crate) fn check_config_fails(config: &str) -> String {
@@ -203,6 +202,7 @@ pub(crate) fn check_config_fails(config: &str) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
 }
 
+/// The command that runs the gateway example built for this test run.
 pub(crate) fn gateway_command() -> Command {
     Command::new(gateway_binary())
 }
