@@ -290,9 +290,9 @@ pub(crate) fn run_cli(command: WebhookCommand) -> anyhow::Result<()> {
             println!(
                 "ok: {} webhook verified (id {}, timestamp {})",
                 scheme.scheme.as_str(),
-                verified.id.as_deref().unwrap_or("-"),
+                verified.id().unwrap_or("-"),
                 verified
-                    .timestamp
+                    .timestamp()
                     .map_or_else(|| "-".to_owned(), |t| t.to_string()),
             );
             Ok(())

@@ -9,6 +9,9 @@
 //! - `layer`: the whole `VerifyWebhook` service (body buffered from a `Full`, verified, passed
 //!   on to an inner service that drops it), replay protection off so that one signed request
 //!   can be sent again and again.
+//!
+//! The empty body shows the fixed cost per request, which is what separates the verifier
+//! from raw HMAC at small sizes; 1 KiB and 1 MiB are the sizes the figures are quoted for.
 
 use std::convert::Infallible;
 use std::hint::black_box;
@@ -56,7 +59,7 @@ fn bench(c: &mut Criterion) {
     let now = UNIX_EPOCH + Duration::from_secs(NOW);
 
     let mut group = c.benchmark_group("webhook_verify");
-    for (label, size) in [("1KiB", 1024usize), ("1MiB", 1 << 20)] {
+    for (label, size) in [("0B", 0usize), ("1KiB", 1024usize), ("1MiB", 1 << 20)] {
         let body = Bytes::from(
             (0..size)
                 .map(|i| u8::try_from(i % 251).unwrap_or(0))

@@ -211,7 +211,8 @@ where
         let lookup = match (&self.shared.replay, verified.replay_key()) {
             (Some(replay), Some(key)) => {
                 let key = format!("{}:{key}", replay.namespace);
-                let ttl = self.replay_ttl(verified.timestamp, replay.window, replay.tolerance_past);
+                let ttl =
+                    self.replay_ttl(verified.timestamp(), replay.window, replay.tolerance_past);
                 self.replay_key = Some(key.clone());
                 Some(tokio::time::timeout(
                     replay.timeout,

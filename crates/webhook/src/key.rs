@@ -207,8 +207,7 @@ pub(crate) fn hex(bytes: &[u8]) -> String {
 }
 
 /// Decodes exactly 32 bytes of hex, either case.
-pub(crate) fn unhex32(text: &str) -> Option<[u8; 32]> {
-    let text = text.as_bytes();
+pub(crate) fn unhex32(text: &[u8]) -> Option<[u8; 32]> {
     if text.len() != 64 {
         return None;
     }
@@ -235,10 +234,10 @@ mod tests {
     #[test]
     fn hex_round_trips() {
         let bytes: [u8; 32] = std::array::from_fn(|i| u8::try_from(i * 7).unwrap());
-        assert_eq!(unhex32(&hex(&bytes)), Some(bytes));
-        assert_eq!(unhex32(&hex(&bytes).to_uppercase()), Some(bytes));
-        assert_eq!(unhex32("zz"), None);
-        assert_eq!(unhex32(&"g".repeat(64)), None);
+        assert_eq!(unhex32(hex(&bytes).as_bytes()), Some(bytes));
+        assert_eq!(unhex32(hex(&bytes).to_uppercase().as_bytes()), Some(bytes));
+        assert_eq!(unhex32(b"zz"), None);
+        assert_eq!(unhex32("g".repeat(64).as_bytes()), None);
     }
 
     #[test]

@@ -2,16 +2,14 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD as BASE64;
 use ed25519_dalek::{Signature, VerifyingKey};
-use http::{HeaderMap, HeaderName};
+use http::{HeaderMap, HeaderName, HeaderValue};
 use subtle::{Choice, ConstantTimeEq};
 
 use crate::config::{SchemeKind, VerifyConfig};
 use crate::error::WebhookError;
 use crate::key::{self, HmacKey, VerifyKey};
-use crate::scheme::{MAX_ID_LEN, Scheme};
+use crate::scheme::{MAX_ID_LEN, Scheme, Sent};
 
 /// The most signatures one header may list. Senders list one per active secret, so a
 /// handful is plenty; the cap bounds the work a hostile header can cause.
@@ -45,7 +43,7 @@ const INLINE_MACS: usize = 2;
 ///
 /// let now = UNIX_EPOCH + Duration::from_secs(1_614_265_330);
 /// let verified = verifier.verify(&headers, br#"{"test": 2432232314}"#, now)?;
-/// assert_eq!(verified.id.as_deref(), Some("msg_p5jXN8AQM9LWM0D4loKWxJek"));
+/// assert_eq!(verified.id(), Some("msg_p5jXN8AQM9LWM0D4loKWxJek"));
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Debug, Clone)]
@@ -62,27 +60,42 @@ pub struct Verifier {
 /// service (the id makes a good idempotency key).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VerifiedWebhook {
-    /// The scheme that verified it.
-    pub scheme: SchemeKind,
-    /// `webhook-id` (standard) or `X-GitHub-Delivery` (github); `None` for timestamped.
-    pub id: Option<String>,
-    /// The signed timestamp, seconds since the Unix epoch; `None` for github.
-    pub timestamp: Option<u64>,
+    scheme: SchemeKind,
+    /// The id header's value, checked to be visible ASCII; kept as the header's shared bytes
+    /// rather than copied into a `String` for every request.
+    id: Option<HeaderValue>,
+    timestamp: Option<u64>,
     /// The replay key of schemes that sign no id (timestamped, github); standard uses `id`.
-    pub(crate) replay_key: Option<String>,
+    replay_key: Option<String>,
 }
 
 impl VerifiedWebhook {
+    /// The scheme that verified it.
+    pub fn scheme(&self) -> SchemeKind {
+        self.scheme
+    }
+
+    /// `webhook-id` (standard) or `X-GitHub-Delivery` (github); `None` for timestamped, and
+    /// for github when the header was not sent.
+    pub fn id(&self) -> Option<&str> {
+        self.id.as_ref().and_then(|id| id.to_str().ok())
+    }
+
+    /// The signed timestamp, seconds since the Unix epoch; `None` for github.
+    pub fn timestamp(&self) -> Option<u64> {
+        self.timestamp
+    }
+
     /// What identifies this delivery for replay protection.
     pub(crate) fn replay_key(&self) -> Option<&str> {
-        self.replay_key.as_deref().or(self.id.as_deref())
+        self.replay_key.as_deref().or_else(|| self.id())
     }
 }
 
 /// The headers of a webhook, read and checked, waiting for the body.
 #[derive(Debug)]
 pub(crate) struct Pending {
-    id: Option<String>,
+    id: Option<HeaderValue>,
     timestamp: Option<Stamp>,
     candidates: Candidates,
 }
@@ -178,11 +191,12 @@ impl Verifier {
         headers: &HeaderMap,
         now: u64,
     ) -> Result<Pending, WebhookError> {
+        let found = self.scheme.find(headers);
         let id = match &self.scheme.id {
-            Some(name) => read_id(headers, name, self.require_id)?,
+            Some(name) => read_id(found.id, name, self.require_id)?,
             None => None,
         };
-        let signature = required(headers, &self.scheme.signature)?;
+        let signature = required(found.signature, &self.scheme.signature)?;
 
         let (timestamp, candidates) = match self.scheme.kind {
             SchemeKind::Standard => {
@@ -191,7 +205,7 @@ impl Verifier {
                     .timestamp
                     .as_ref()
                     .unwrap_or(&self.scheme.signature);
-                let text = required(headers, name)?;
+                let text = required(found.timestamp, name)?;
                 let stamp = Stamp::parse(text)
                     .ok_or_else(|| WebhookError::malformed(name, "expected unix seconds"))?;
                 let candidates = standard_candidates(&self.scheme.signature, signature)?;
@@ -256,7 +270,7 @@ impl Verifier {
         }
 
         if !matched && !candidates.ed25519.is_empty() && !self.ed25519.is_empty() {
-            let message = standard_message(id.as_deref(), timestamp.as_ref(), body);
+            let message = standard_message(id.as_ref(), timestamp.as_ref(), body);
             matched = candidates.ed25519.iter().any(|signature| {
                 self.ed25519
                     .iter()
@@ -287,16 +301,16 @@ impl Verifier {
 }
 
 /// Constant-time equality of two tags, compared a word at a time rather than a byte at a
-/// time: the same guarantee with a quarter of the optimisation barriers.
+/// time, with one optimisation barrier rather than one per byte.
 fn tags_equal(computed: &[u8; 32], given: &[u8; 32]) -> Choice {
     let (computed, _) = computed.as_chunks::<8>();
     let (given, _) = given.as_chunks::<8>();
-    computed
-        .iter()
-        .zip(given)
-        .fold(Choice::from(1), |equal, (a, b)| {
-            equal & u64::from_ne_bytes(*a).ct_eq(&u64::from_ne_bytes(*b))
-        })
+    // The differing bits of all four words, gathered without a branch, then one
+    // constant-time test of the total.
+    let difference = computed.iter().zip(given).fold(0u64, |difference, (a, b)| {
+        difference | (u64::from_ne_bytes(*a) ^ u64::from_ne_bytes(*b))
+    });
+    difference.ct_eq(&0)
 }
 
 fn whole_seconds(field: &str, duration: Duration) -> Result<u64, WebhookError> {
@@ -309,8 +323,8 @@ fn whole_seconds(field: &str, duration: Duration) -> Result<u64, WebhookError> {
     Ok(duration.as_secs())
 }
 
-fn standard_message(id: Option<&str>, timestamp: Option<&Stamp>, body: &[u8]) -> Vec<u8> {
-    let id = id.unwrap_or_default().as_bytes();
+fn standard_message(id: Option<&HeaderValue>, timestamp: Option<&Stamp>, body: &[u8]) -> Vec<u8> {
+    let id = id.map(HeaderValue::as_bytes).unwrap_or_default();
     let ts = timestamp.map(Stamp::text).unwrap_or_default();
     let mut message = Vec::with_capacity(id.len() + ts.len() + body.len() + 2);
     message.extend_from_slice(id);
@@ -321,39 +335,29 @@ fn standard_message(id: Option<&str>, timestamp: Option<&Stamp>, body: &[u8]) ->
     message
 }
 
-fn required<'h>(headers: &'h HeaderMap, name: &HeaderName) -> Result<&'h str, WebhookError> {
-    optional(headers, name)?.ok_or_else(|| WebhookError::MissingHeader(name.clone()))
+fn required<'h>(sent: Sent<'h>, name: &HeaderName) -> Result<&'h [u8], WebhookError> {
+    optional(sent, name)?.ok_or_else(|| WebhookError::MissingHeader(name.clone()))
 }
 
-/// A header sent at most once, as trimmed text; one map lookup.
-fn optional<'h>(
-    headers: &'h HeaderMap,
-    name: &HeaderName,
-) -> Result<Option<&'h str>, WebhookError> {
-    let mut values = headers.get_all(name).iter();
-    let Some(value) = values.next() else {
-        return Ok(None);
-    };
-    if values.next().is_some() {
-        return Err(WebhookError::malformed(name, "sent more than once"));
+/// A header sent at most once, its value with surrounding blanks trimmed. Its bytes are
+/// checked by whoever parses them: digits, base64 or hex leave no room for anything else.
+fn optional<'h>(sent: Sent<'h>, name: &HeaderName) -> Result<Option<&'h [u8]>, WebhookError> {
+    match sent {
+        Sent::Absent => Ok(None),
+        Sent::Once(value) => Ok(Some(value.as_bytes().trim_ascii())),
+        Sent::Repeated => Err(WebhookError::malformed(name, "sent more than once")),
     }
-    // Visible ASCII leaves only spaces and tabs to trim, so the ASCII trim is the whole trim.
-    value
-        .to_str()
-        .map(str::trim_ascii)
-        .map(Some)
-        .map_err(|_| WebhookError::malformed(name, "not visible ASCII"))
 }
 
 fn read_id(
-    headers: &HeaderMap,
+    sent: Sent<'_>,
     name: &HeaderName,
     required_here: bool,
-) -> Result<Option<String>, WebhookError> {
+) -> Result<Option<HeaderValue>, WebhookError> {
     let id = if required_here {
-        required(headers, name)?
+        required(sent, name)?
     } else {
-        match optional(headers, name)? {
+        match optional(sent, name)? {
             Some(id) => id,
             None => return Ok(None),
         }
@@ -364,7 +368,18 @@ fn read_id(
     if id.len() > MAX_ID_LEN {
         return Err(WebhookError::malformed(name, "longer than 256 bytes"));
     }
-    Ok(Some(id.to_owned()))
+    // The id is signed and handed on as text, so unlike the other headers it is checked
+    // here, as `HeaderValue::to_str` reads text: visible ASCII, spaces and tabs.
+    if !id.iter().all(|&b| b == b'\t' || (b' '..=b'~').contains(&b)) {
+        return Err(WebhookError::malformed(name, "not visible ASCII"));
+    }
+    match sent {
+        // Servers trim header values as they parse them, so the value is usually the id.
+        Sent::Once(value) if value.len() == id.len() => Ok(Some(value.clone())),
+        _ => HeaderValue::from_bytes(id)
+            .map(Some)
+            .map_err(|_| WebhookError::malformed(name, "not visible ASCII")),
+    }
 }
 
 /// A signed timestamp: its value and its text as sent, which is what was signed (leading
@@ -378,8 +393,7 @@ struct Stamp {
 
 impl Stamp {
     /// Unix seconds as ASCII digits, nothing else; 12 digits reach past the year 30000.
-    fn parse(text: &str) -> Option<Self> {
-        let digits = text.as_bytes();
+    fn parse(digits: &[u8]) -> Option<Self> {
         if digits.is_empty() || digits.len() > 12 {
             return None;
         }
@@ -407,29 +421,42 @@ impl Stamp {
 
 /// `v1,<base64> v1a,<base64> ...`: unknown versions are skipped, unreadable entries too,
 /// but a header with nothing readable at all is malformed.
-fn standard_candidates(name: &HeaderName, value: &str) -> Result<Candidates, WebhookError> {
+fn standard_candidates(name: &HeaderName, value: &[u8]) -> Result<Candidates, WebhookError> {
     let mut candidates = Candidates::default();
     let mut unreadable = false;
     let mut seen = 0;
-    for entry in value.split(' ').filter(|entry| !entry.is_empty()) {
+    let mut rest = value;
+    loop {
+        while let [b' ', after @ ..] = rest {
+            rest = after;
+        }
+        if rest.is_empty() {
+            break;
+        }
         seen += 1;
         if seen > MAX_SIGNATURES {
             return Err(WebhookError::malformed(name, "more than 16 signatures"));
         }
-        let Some((version, encoded)) = entry.split_once(',') else {
-            unreadable = true;
-            continue;
-        };
-        match version {
-            "v1" => match decode_base64::<32>(encoded) {
+
+        // A known version's signature has a fixed length, so its entry ends there and the
+        // base64 need not be searched for the next space.
+        if let Some((mac, after)) = fixed_entry::<32>(rest, b"v1,") {
+            rest = after;
+            match mac {
                 Some(mac) => candidates.push_mac(mac),
                 None => unreadable = true,
-            },
-            "v1a" => match decode_base64::<64>(encoded) {
+            }
+        } else if let Some((signature, after)) = fixed_entry::<64>(rest, b"v1a,") {
+            rest = after;
+            match signature {
                 Some(bytes) => candidates.ed25519.push(Signature::from_bytes(&bytes)),
                 None => unreadable = true,
-            },
-            _ => {}
+            }
+        } else {
+            // Another version, skipped; or no version at all, unreadable.
+            let end = rest.iter().position(|&b| b == b' ').unwrap_or(rest.len());
+            unreadable |= !rest[..end].contains(&b',');
+            rest = &rest[end..];
         }
     }
     if candidates.is_empty() && (unreadable || seen == 0) {
@@ -441,15 +468,88 @@ fn standard_candidates(name: &HeaderName, value: &str) -> Result<Candidates, Web
     Ok(candidates)
 }
 
-fn decode_base64<const N: usize>(encoded: &str) -> Option<[u8; N]> {
-    // Room for the decoder's length estimate, which rounds up to whole 3-byte groups.
-    let mut buffer = [0u8; 72];
-    let written = BASE64.decode_slice(encoded, &mut buffer).ok()?;
-    if written != N {
+/// An entry `<version><base64 of N bytes>` at the start of `text`, with what follows it:
+/// `None` when `text` starts with another version, `Some((None, _))` when the version
+/// matches but the signature cannot be read.
+#[allow(clippy::type_complexity)]
+fn fixed_entry<'t, const N: usize>(
+    text: &'t [u8],
+    version: &[u8],
+) -> Option<(Option<[u8; N]>, &'t [u8])> {
+    let after = text.strip_prefix(version)?;
+    let len = N.div_ceil(3) * 4;
+    let ends_there = after.len() == len || after.get(len) == Some(&b' ');
+    if ends_there {
+        return Some((decode_base64::<N>(&after[..len]), &after[len..]));
+    }
+    let end = after.iter().position(|&b| b == b' ').unwrap_or(after.len());
+    Some((None, &after[end..]))
+}
+
+fn split_once(bytes: &[u8], separator: u8) -> Option<(&[u8], &[u8])> {
+    let at = bytes.iter().position(|&b| b == separator)?;
+    Some((&bytes[..at], &bytes[at + 1..]))
+}
+
+/// The value of each base64 character, or `NOT_BASE64`.
+const BASE64_VALUES: [u8; 256] = {
+    let alphabet = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut values = [NOT_BASE64; 256];
+    let mut value = 0u8;
+    while value < 64 {
+        values[alphabet[value as usize] as usize] = value;
+        value += 1;
+    }
+    values
+};
+const NOT_BASE64: u8 = 0xff;
+
+/// Exactly `N` bytes from padded standard base64, canonical only (unused bits zero).
+///
+/// Written out rather than taken from the `base64` crate: for a 44-character tag its
+/// general decoder costs about as much as everything else in the header check together,
+/// and a signature is decoded on every request.
+fn decode_base64<const N: usize>(encoded: &[u8]) -> Option<[u8; N]> {
+    if encoded.len() != N.div_ceil(3) * 4 {
         return None;
     }
+    let padding = (3 - N % 3) % 3;
+    let (digits, pad) = encoded.split_at(encoded.len() - padding);
+    if pad.iter().any(|&b| b != b'=') {
+        return None;
+    }
+
+    // A digit outside the alphabet looks up `NOT_BASE64`, whose top bit no real value has:
+    // collected over all digits and checked once, so the loop has no branch per digit.
+    let mut seen = 0u8;
+    let mut value = |digit: u8| {
+        let value = BASE64_VALUES[usize::from(digit)];
+        seen |= value;
+        u32::from(value)
+    };
+
+    // Four digits make three bytes...
     let mut out = [0u8; N];
-    out.copy_from_slice(&buffer[..N]);
+    let (whole, tail) = digits.split_at(digits.len() / 4 * 4);
+    for (group, bytes) in whole.chunks_exact(4).zip(out.chunks_exact_mut(3)) {
+        let word = value(group[0]) << 18 | value(group[1]) << 12 | value(group[2]) << 6;
+        let word = word | value(group[3]);
+        bytes.copy_from_slice(&word.to_be_bytes()[1..]);
+    }
+
+    // ...and a short last group of two or three digits one or two, leaving bits unused that
+    // must be zero, or two texts would decode to the same tag.
+    let mut word = 0u32;
+    for (i, &digit) in tail.iter().enumerate() {
+        word |= value(digit) << (18 - 6 * i);
+    }
+    let word = word.to_be_bytes();
+    let (used, unused) = word[1..].split_at(tail.len() * 6 / 8);
+    out[whole.len() / 4 * 3..].copy_from_slice(used);
+
+    if seen & 0x80 != 0 || unused.iter().any(|&b| b != 0) {
+        return None;
+    }
     Some(out)
 }
 
@@ -457,25 +557,25 @@ fn decode_base64<const N: usize>(encoded: &str) -> Option<[u8; N]> {
 /// skipped.
 fn timestamped_candidates(
     name: &HeaderName,
-    value: &str,
+    value: &[u8],
 ) -> Result<(Stamp, Candidates), WebhookError> {
     let mut timestamp = None;
     let mut candidates = Candidates::default();
     let mut seen = 0;
-    for item in value.split(',').map(str::trim) {
-        let Some((key, val)) = item.split_once('=') else {
+    for item in value.split(|&b| b == b',').map(<[u8]>::trim_ascii) {
+        let Some((key, val)) = split_once(item, b'=') else {
             return Err(WebhookError::malformed(name, "expected key=value pairs"));
         };
         match key {
-            "t" if timestamp.is_some() => {
+            b"t" if timestamp.is_some() => {
                 return Err(WebhookError::malformed(name, "t= given more than once"));
             }
-            "t" => {
+            b"t" => {
                 let stamp = Stamp::parse(val)
                     .ok_or_else(|| WebhookError::malformed(name, "t= is not unix seconds"))?;
                 timestamp = Some(stamp);
             }
-            "v1" => {
+            b"v1" => {
                 seen += 1;
                 if seen > MAX_SIGNATURES {
                     return Err(WebhookError::malformed(name, "more than 16 signatures"));
@@ -494,9 +594,9 @@ fn timestamped_candidates(
     Ok((stamp, candidates))
 }
 
-fn github_candidate(name: &HeaderName, value: &str) -> Result<Candidates, WebhookError> {
+fn github_candidate(name: &HeaderName, value: &[u8]) -> Result<Candidates, WebhookError> {
     let hex = value
-        .strip_prefix("sha256=")
+        .strip_prefix(b"sha256=")
         .ok_or_else(|| WebhookError::malformed(name, "expected sha256=<hex>"))?;
     let mac = key::unhex32(hex)
         .ok_or_else(|| WebhookError::malformed(name, "expected 64 hex digits after sha256="))?;
@@ -507,6 +607,9 @@ fn github_candidate(name: &HeaderName, value: &str) -> Result<Candidates, Webhoo
 
 #[cfg(test)]
 mod tests {
+    use base64::Engine;
+    use base64::engine::general_purpose::STANDARD as BASE64;
+
     use super::*;
 
     fn verifier() -> Verifier {
@@ -557,5 +660,54 @@ mod tests {
             other[i] ^= 0x80;
             assert!(!bool::from(tags_equal(&tag, &other)), "byte {i}");
         }
+    }
+
+    #[test]
+    fn base64_decodes_as_the_base64_crate_does() {
+        for seed in 0..64u8 {
+            let byte = |i: usize| u8::try_from(i).unwrap();
+            let tag: [u8; 32] = std::array::from_fn(|i| seed.wrapping_mul(31) ^ byte(i * 7));
+            let signature: [u8; 64] = std::array::from_fn(|i| seed ^ byte(i).wrapping_mul(13));
+            assert_eq!(
+                decode_base64::<32>(BASE64.encode(tag).as_bytes()),
+                Some(tag)
+            );
+            assert_eq!(
+                decode_base64::<64>(BASE64.encode(signature).as_bytes()),
+                Some(signature)
+            );
+        }
+    }
+
+    #[test]
+    fn base64_refuses_what_is_not_exactly_one_canonical_tag() {
+        let text = BASE64.encode([0xa5u8; 32]);
+        assert!(decode_base64::<32>(text.as_bytes()).is_some());
+
+        // Unpadded, too short, too long, the wrong alphabet, padding inside.
+        assert_eq!(
+            decode_base64::<32>(text.trim_end_matches('=').as_bytes()),
+            None
+        );
+        assert_eq!(decode_base64::<32>(&text.as_bytes()[4..]), None);
+        assert_eq!(decode_base64::<32>(format!("AAAA{text}").as_bytes()), None);
+        let urlsafe = text.replace('+', "-").replace('/', "_");
+        if urlsafe != text {
+            assert_eq!(decode_base64::<32>(urlsafe.as_bytes()), None);
+        }
+        let mut inner_pad = text.clone().into_bytes();
+        inner_pad[10] = b'=';
+        assert_eq!(decode_base64::<32>(&inner_pad), None);
+
+        // The last digit of a 32-byte tag carries two unused bits: set, they are refused
+        // (as the base64 crate refuses them), so one tag has one text.
+        let mut loose = text.into_bytes();
+        let last = loose.len() - 2;
+        let value = BASE64_VALUES[usize::from(loose[last])];
+        loose[last] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+            [usize::from(value | 1)];
+        assert_ne!(BASE64_VALUES[usize::from(loose[last])], value);
+        assert_eq!(decode_base64::<32>(&loose), None);
+        assert!(BASE64.decode(&loose).is_err());
     }
 }

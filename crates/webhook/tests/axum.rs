@@ -14,7 +14,7 @@ use rampart_webhook::{SignConfig, Signer, VerifiedWebhook, VerifyConfig, VerifyW
 const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 
 async fn on_webhook(Extension(hook): Extension<VerifiedWebhook>, body: Bytes) -> String {
-    format!("{} {}", hook.id.unwrap_or_default(), body.len())
+    format!("{} {}", hook.id().unwrap_or_default(), body.len())
 }
 
 #[tokio::test]

@@ -455,7 +455,7 @@ async fn the_sign_layer_signs_outbound_requests_verifiably() {
     let verifier = Verifier::new(&config(SchemeKind::Standard, SECRET, 4096)).unwrap();
     let now = std::time::UNIX_EPOCH + Duration::from_secs(NOW);
     let verified = verifier.verify(&seen.headers, &echoed, now).unwrap();
-    assert!(verified.id.unwrap().starts_with("msg_"));
+    assert!(verified.id().unwrap().starts_with("msg_"));
 
     // A body past the signing limit is refused before anything is sent.
     let request = http::Request::post(upstream.url())

@@ -77,8 +77,8 @@ fn spec_vector_signs_and_verifies() {
         let verified = verifier(SchemeKind::Standard, &[secret])
             .verify(&spec_headers(SPEC_SIGNATURE), SPEC_BODY, at(SPEC_TS))
             .unwrap();
-        assert_eq!(verified.id.as_deref(), Some(SPEC_ID));
-        assert_eq!(verified.timestamp, Some(SPEC_TS));
+        assert_eq!(verified.id(), Some(SPEC_ID));
+        assert_eq!(verified.timestamp(), Some(SPEC_TS));
     }
 }
 
@@ -229,6 +229,15 @@ fn each_failure_class_is_named() {
         ("webhook-timestamp", "1614265330.5"),
         ("webhook-signature", "garbage"),
         ("webhook-signature", "v1,not-base64!"),
+        // A tag is exactly 44 characters of base64: one more or one fewer is unreadable.
+        (
+            "webhook-signature",
+            "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=A",
+        ),
+        (
+            "webhook-signature",
+            "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE",
+        ),
         ("webhook-id", ""),
     ];
     for (name, value) in cases {
@@ -240,6 +249,17 @@ fn each_failure_class_is_named() {
             "{name}: {value}"
         );
     }
+
+    // An id that is not text.
+    let mut headers = spec_headers(SPEC_SIGNATURE);
+    headers.insert(
+        "webhook-id",
+        http::HeaderValue::from_bytes(b"msg_\xff").unwrap(),
+    );
+    assert_eq!(
+        outcome(verifier.verify(&headers, SPEC_BODY, now)),
+        Outcome::Malformed
+    );
 
     // A header sent twice is ambiguous.
     let mut headers = spec_headers(SPEC_SIGNATURE);
@@ -263,6 +283,22 @@ fn each_failure_class_is_named() {
     assert_eq!(err.outcome(), Some(Outcome::Expired));
     assert!(err.to_string().contains("-3600"), "{err}");
     assert!(!err.to_string().contains("g0hM9SsE"), "{err}");
+}
+
+#[test]
+fn blanks_around_values_and_between_signatures_are_not_part_of_them() {
+    let verifier = verifier(SchemeKind::Standard, &[SPEC_SECRET]);
+    let now = at(SPEC_TS);
+
+    // Values set by code rather than parsed by a server may keep their blanks.
+    let headers = standard_headers(
+        &format!("  {SPEC_ID}\t"),
+        &format!(" {SPEC_TS} "),
+        &format!("  v9,whatever   {SPEC_SIGNATURE}  v1a,unreadable "),
+    );
+    let verified = verifier.verify(&headers, SPEC_BODY, now).unwrap();
+    assert_eq!(verified.id(), Some(SPEC_ID));
+    assert_eq!(verified.timestamp(), Some(SPEC_TS));
 }
 
 #[test]
@@ -370,7 +406,7 @@ fn timestamped_scheme_round_trips_and_fails_by_class() {
     let verified = verify
         .verify(&headers, b"payload", at(1_700_000_000))
         .unwrap();
-    assert_eq!(verified.timestamp, Some(1_700_000_000));
+    assert_eq!(verified.timestamp(), Some(1_700_000_000));
 
     let check = |value: &str, body: &[u8], now: u64| {
         let mut headers = HeaderMap::new();
@@ -448,11 +484,8 @@ fn github_preset_round_trips() {
         "72d3162e-cc78-11e3-81ab-4c9367dc0958".parse().unwrap(),
     );
     let verified = verify.verify(&headers, b"Hello, World!", at(0)).unwrap();
-    assert_eq!(
-        verified.id.as_deref(),
-        Some("72d3162e-cc78-11e3-81ab-4c9367dc0958")
-    );
-    assert_eq!(verified.timestamp, None);
+    assert_eq!(verified.id(), Some("72d3162e-cc78-11e3-81ab-4c9367dc0958"));
+    assert_eq!(verified.timestamp(), None);
 
     // Our signer writes the same header.
     let signed = signer(SchemeKind::Github, &["It's a Secret to Everybody"])

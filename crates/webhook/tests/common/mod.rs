@@ -58,7 +58,7 @@ impl Service<Request<Full<Bytes>>> for App {
             let seen = request
                 .extensions()
                 .get::<VerifiedWebhook>()
-                .and_then(|verified| verified.id.clone())
+                .and_then(|verified| verified.id().map(str::to_owned))
                 .unwrap_or_default();
             let body = request.into_body().collect().await?.to_bytes();
             let failing = app
