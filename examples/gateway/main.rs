@@ -12,6 +12,7 @@ mod auth;
 mod cli;
 mod config;
 mod demo;
+mod drain;
 mod pool;
 mod proxy;
 mod ratelimit;

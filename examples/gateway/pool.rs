@@ -124,7 +124,9 @@ impl ConnectionPool {
         loop {
             let (mut sender, reused) = match self.checkout() {
                 Some(sender) => (sender, true),
-                None => (self.connect_http1().await?, false),
+                // Boxed: connecting is rare, and its state would otherwise make every
+                // request's future larger, and so slower to move.
+                None => (Box::pin(self.connect_http1()).await?, false),
             };
 
             // A connection checked in at the end of a body may need its task to run once

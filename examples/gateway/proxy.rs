@@ -10,7 +10,10 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use std::io::Write as _;
+use std::net::IpAddr;
+
+use http::header::{self, Entry, HeaderMap, HeaderName, HeaderValue};
 use http::uri::PathAndQuery;
 use http::{Request, Response, StatusCode, Uri, Version};
 use rampart_core::{PeerAddr, Problem, RequestId};
@@ -122,6 +125,9 @@ impl tower::Service<Request<GatewayBody>> for Proxy {
 
             let (mut parts, body) = response.into_parts();
             remove_hop_by_hop(&mut parts.headers);
+            // Room for `Via` and the server's `X-Request-Id` in one step: the parsed map
+            // is sized to what arrived, and growing it header by header reallocates.
+            parts.headers.reserve(2);
             append_via(&mut parts.headers, parts.version);
             Ok(Response::from_parts(parts, body))
         })
@@ -195,8 +201,9 @@ impl Proxy {
 }
 
 /// Headers that describe one connection, not the message (RFC 9110 section 7.6.1).
-const HOP_BY_HOP: [HeaderName; 8] = [
+const HOP_BY_HOP: [HeaderName; 9] = [
     header::CONNECTION,
+    header::UPGRADE,
     HeaderName::from_static("keep-alive"),
     HeaderName::from_static("proxy-connection"),
     header::PROXY_AUTHENTICATE,
@@ -208,6 +215,9 @@ const HOP_BY_HOP: [HeaderName; 8] = [
 
 /// Removes hop-by-hop headers, including any the `Connection` header names.
 pub(crate) fn remove_hop_by_hop(headers: &mut HeaderMap) {
+    if !carries_any(headers, &HOP_BY_HOP) {
+        return;
+    }
     let named: Vec<HeaderName> = headers
         .get_all(header::CONNECTION)
         .iter()
@@ -218,7 +228,15 @@ pub(crate) fn remove_hop_by_hop(headers: &mut HeaderMap) {
     for name in named.iter().chain(&HOP_BY_HOP) {
         headers.remove(name);
     }
-    headers.remove(header::UPGRADE);
+}
+
+/// Whether `headers` holds any of `names`.
+///
+/// Most messages carry none of the headers a proxy strips. Comparing each name the message
+/// has against a short list is cheaper than a removal per listed name, which hashes the
+/// whole of each custom name, so the removals run only when something is there to remove.
+fn carries_any(headers: &HeaderMap, names: &[HeaderName]) -> bool {
+    headers.keys().any(|name| names.contains(name))
 }
 
 /// Forwarding headers that describe where a request came from.
@@ -234,6 +252,9 @@ const FORWARDING: [HeaderName; 4] = [
 /// The server calls this for every peer outside the trusted proxies, so the forwarding
 /// headers that reach the layers and the upstream were written by us or by a trusted proxy.
 pub(crate) fn remove_forwarding_claims(headers: &mut HeaderMap) {
+    if !carries_any(headers, &FORWARDING) {
+        return;
+    }
     for name in &FORWARDING {
         headers.remove(name);
     }
@@ -244,30 +265,48 @@ pub(crate) fn remove_forwarding_claims(headers: &mut HeaderMap) {
 fn set_forwarded_headers(parts: &mut http::request::Parts, original_host: Option<&HeaderValue>) {
     let [_, xff, proto, host] = &FORWARDING;
     if let Some(PeerAddr(peer)) = parts.extensions.get::<PeerAddr>() {
-        let peer = peer.ip().to_string();
-        let chain = parts
-            .headers
-            .get_all(xff)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .chain(std::iter::once(peer.as_str()))
-            .collect::<Vec<_>>()
-            .join(", ");
-        if let Ok(value) = HeaderValue::from_str(&chain) {
-            parts.headers.insert(xff, value);
+        // One lookup either way: a first hop is inserted, a trusted proxy's chain extended.
+        match parts.headers.entry(xff) {
+            Entry::Vacant(entry) => {
+                if let Some(value) = address_value(peer.ip()) {
+                    entry.insert(value);
+                }
+            }
+            Entry::Occupied(mut entry) => {
+                let chain = entry
+                    .iter()
+                    .filter_map(|v| v.to_str().ok())
+                    .chain(std::iter::once(peer.ip().to_string().as_str()))
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                if let Ok(value) = HeaderValue::from_str(&chain) {
+                    entry.insert(value);
+                }
+            }
         }
     }
 
-    if !parts.headers.contains_key(proto) {
+    parts
+        .headers
+        .entry(proto)
+        .or_insert(HeaderValue::from_static("http"));
+    if let Some(original) = original_host {
         parts
             .headers
-            .insert(proto, HeaderValue::from_static("http"));
+            .entry(host)
+            .or_insert_with(|| original.clone());
     }
-    if !parts.headers.contains_key(host)
-        && let Some(original) = original_host
-    {
-        parts.headers.insert(host, original.clone());
-    }
+}
+
+/// An address as a header value, written on the stack rather than through a `String`.
+fn address_value(address: IpAddr) -> Option<HeaderValue> {
+    // The longest text of an address: IPv6 ending in an IPv4 address.
+    const LONGEST: usize = 45;
+    let mut buffer = [0u8; LONGEST];
+    let mut rest = &mut buffer[..];
+    write!(rest, "{address}").ok()?;
+    let written = LONGEST - rest.len();
+    HeaderValue::from_bytes(&buffer[..written]).ok()
 }
 
 fn append_via(headers: &mut HeaderMap, version: Version) {

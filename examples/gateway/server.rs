@@ -7,12 +7,11 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
-use http::header::HeaderValue;
+use http::header::{HeaderName, HeaderValue};
 use http::{Request, Response, StatusCode};
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulShutdown;
 use rampart_core::{ClientIp, PeerAddr, Problem, RequestId, RouteName, TrustedProxies};
 use tokio::net::TcpListener;
 use tokio::time::Instant;
@@ -20,11 +19,13 @@ use tower::ServiceExt;
 
 use crate::admin::Admin;
 use crate::config::RouteConfig;
+use crate::drain::Drain;
 use crate::stack::{RouteService, Shared};
 use crate::telemetry::RouteMetrics;
 use crate::{GatewayBody, problem_response};
 
-const REQUEST_ID: &str = "x-request-id";
+/// A constant name, so that no request parses the string again.
+const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 /// Longest client-supplied request id kept; longer ones are replaced by a fresh id.
 const MAX_REQUEST_ID_LEN: usize = 128;
 
@@ -97,18 +98,30 @@ impl Gateway {
     ) -> Result<Response<GatewayBody>, Infallible> {
         let started = Instant::now();
         let (request_id, request_id_header) = request_id(&request);
-        let client_ip = self.trusted_proxies.client_ip(request.headers(), peer.ip());
-        if !self.trusted_proxies.is_trusted(peer.ip()) {
+        // A client behind a trusted proxy is recorded as such. Any other peer is the client:
+        // its forwarding claims are dropped, and layers reading `TrustedProxies::client_ip_of`
+        // get the peer address from `PeerAddr`, so no `ClientIp` is stored for it (one
+        // extension less keeps the request's extension map from growing a second time).
+        let forwarded_client = if self.trusted_proxies.is_trusted(peer.ip()) {
+            Some(self.trusted_proxies.client_ip(request.headers(), peer.ip()))
+        } else {
             crate::proxy::remove_forwarding_claims(request.headers_mut());
-        }
+            None
+        };
 
+        // Room for what the gateway adds on the way up (the request id, three forwarding
+        // headers and `Via`) in one step: the parsed map is sized to what arrived, and
+        // growing it header by header reallocates.
+        request.headers_mut().reserve(5);
         let extensions = request.extensions_mut();
         extensions.insert(PeerAddr(peer));
-        extensions.insert(ClientIp(client_ip));
+        if let Some(client_ip) = forwarded_client {
+            extensions.insert(ClientIp(client_ip));
+        }
         extensions.insert(request_id.clone());
         request
             .headers_mut()
-            .insert(REQUEST_ID, request_id_header.clone());
+            .insert(&REQUEST_ID, request_id_header.clone());
 
         let path = request.uri().path();
         let (metrics, mut response) = if self.admin.is_admin_path(path) {
@@ -141,7 +154,9 @@ impl Gateway {
             (&self.unmatched_metrics, problem_response(problem))
         };
 
-        response.headers_mut().insert(REQUEST_ID, request_id_header);
+        response
+            .headers_mut()
+            .insert(&REQUEST_ID, request_id_header);
         metrics.record(response.status(), started.elapsed());
         Ok(response)
     }
@@ -152,7 +167,7 @@ impl Gateway {
 fn request_id<B>(request: &Request<B>) -> (RequestId, HeaderValue) {
     let received = request
         .headers()
-        .get(REQUEST_ID)
+        .get(&REQUEST_ID)
         .and_then(|value| Some((value, value.to_str().ok()?)))
         .filter(|(_, id)| !id.is_empty() && id.len() <= MAX_REQUEST_ID_LEN)
         .filter(|(_, id)| id.bytes().all(|b| b.is_ascii_graphic()));
@@ -178,7 +193,7 @@ pub(crate) async fn serve(
         .http1()
         .timer(TokioTimer::new())
         .header_read_timeout(header_read_timeout);
-    let graceful = GracefulShutdown::new();
+    let drain = Drain::new();
     let shutdown = shutdown_signal();
     tokio::pin!(shutdown);
 
@@ -203,7 +218,7 @@ pub(crate) async fn serve(
         let connection = builder
             .serve_connection(TokioIo::new(stream), service)
             .into_owned();
-        let connection = graceful.watch(connection);
+        let connection = drain.watch(connection, auto::Connection::graceful_shutdown);
         tokio::spawn(async move {
             if let Err(err) = connection.await {
                 tracing::debug!(client.addr = %peer, error = %err, "connection ended with an error");
@@ -214,7 +229,7 @@ pub(crate) async fn serve(
     drop(listener);
     tracing::info!(grace = ?grace, "shutting down: no new connections, draining in-flight requests");
     tokio::select! {
-        () = graceful.shutdown() => tracing::info!("all connections closed"),
+        () = drain.shutdown() => tracing::info!("all connections closed"),
         () = tokio::time::sleep(grace) => tracing::warn!("grace period over, closing remaining connections"),
     }
     Ok(())
