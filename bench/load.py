@@ -6,8 +6,11 @@ of it, driven by wrk in interleaved rounds on the same machine.
 
 Installs wrk and nginx from Debian's packages when missing, builds the release gateway and
 the bench upstream, and prints the median requests/s, p50 and p99 latency of each target and
-the ratios gateway/direct and gateway/nginx. On a small shared machine the ratios are the
-figure to read; absolute numbers move with whatever else runs.
+the ratios gateway/direct and gateway/nginx. nginx runs twice: as a bare reverse proxy
+("nginx"), and also setting the headers the gateway sets on every request and response
+("nginx+hdr": X-Forwarded-For, -Proto, -Host, X-Request-Id both ways, Via), which is the same
+work per request. On a small shared machine the ratios are the figure to read; absolute
+numbers move with whatever else runs.
 """
 
 import argparse
@@ -58,8 +61,23 @@ def build():
             os.path.join(ROOT, "target/release/examples/bench_upstream"))
 
 
-def start_nginx(workdir, port, upstream_port):
+# What the gateway adds to every request and response (forwarding headers, a request id both
+# ways, Via), for the nginx run that does the same work as the gateway.
+NGINX_GATEWAY_HEADERS = """
+            proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+            proxy_set_header X-Forwarded-Proto $scheme;
+            proxy_set_header X-Forwarded-Host $host;
+            proxy_set_header X-Request-Id $request_id;
+            proxy_set_header Via "1.1 nginx";
+            add_header X-Request-Id $request_id;
+            add_header Via "1.1 nginx";"""
+
+
+def start_nginx(workdir, port, upstream_port, name="nginx", gateway_headers=False):
+    workdir = os.path.join(workdir, name)
+    os.makedirs(workdir, exist_ok=True)
     conf = os.path.join(workdir, "nginx.conf")
+    extra = NGINX_GATEWAY_HEADERS if gateway_headers else ""
     with open(conf, "w") as f:
         f.write(f"""
 worker_processes 1;
@@ -83,7 +101,7 @@ http {{
         location / {{
             proxy_pass http://agent;
             proxy_http_version 1.1;
-            proxy_set_header Connection "";
+            proxy_set_header Connection "";{extra}
         }}
     }}
 }}
@@ -145,19 +163,25 @@ def main():
     gateway_bin, upstream_bin = build()
     workdir = tempfile.mkdtemp(prefix="rampart-load-")
     upstream_port, gateway_port, nginx_port = free_port(), free_port(), free_port()
+    nginx_headers_port = free_port()
 
     processes = [subprocess.Popen([upstream_bin, f"127.0.0.1:{upstream_port}"])]
     try:
         wait_port(upstream_port)
         processes.append(start_gateway(gateway_bin, workdir, gateway_port, upstream_port, args.workers))
         processes.append(start_nginx(workdir, nginx_port, upstream_port))
+        processes.append(start_nginx(workdir, nginx_headers_port, upstream_port, "nginx-headers",
+                                     gateway_headers=True))
         wait_port(gateway_port)
         wait_port(nginx_port)
+        wait_port(nginx_headers_port)
 
         targets = {
             "direct": f"http://127.0.0.1:{upstream_port}/",
             "gateway": f"http://127.0.0.1:{gateway_port}/",
             "nginx": f"http://127.0.0.1:{nginx_port}/",
+            # nginx also setting the headers the gateway sets: the same work per request.
+            "nginx+hdr": f"http://127.0.0.1:{nginx_headers_port}/",
         }
         # Warm every path once so pools and caches are filled before measuring.
         for url in targets.values():
@@ -167,10 +191,11 @@ def main():
         order = list(targets)
         for round_no in range(args.rounds):
             # Rotate the order each round so no target always runs first or last.
-            for name in order[round_no % 3:] + order[:round_no % 3]:
+            turn = round_no % len(order)
+            for name in order[turn:] + order[:turn]:
                 result = run_wrk(targets[name], args.duration, args.connections)
                 results[name].append(result)
-                print(f"round {round_no + 1} {name:8} {result['rps']:>10.0f} req/s  "
+                print(f"round {round_no + 1} {name:9} {result['rps']:>10.0f} req/s  "
                       f"p50 {result['p50_ms']:.3f} ms  p99 {result['p99_ms']:.3f} ms", flush=True)
     finally:
         for process in processes:
@@ -181,18 +206,20 @@ def main():
     median = {name: {key: statistics.median(r[key] for r in runs) for key in runs[0]}
               for name, runs in results.items()}
     print(f"\nmedians over {args.rounds} rounds, wrk -t1 -c{args.connections} -d{args.duration}s:")
-    print(f"{'target':8} {'req/s':>10} {'p50 ms':>8} {'p99 ms':>8}")
+    print(f"{'target':9} {'req/s':>10} {'p50 ms':>8} {'p99 ms':>8}")
     for name, m in median.items():
-        print(f"{name:8} {m['rps']:>10.0f} {m['p50_ms']:>8.3f} {m['p99_ms']:>8.3f}")
-    g, d, n = median["gateway"], median["direct"], median["nginx"]
+        print(f"{name:9} {m['rps']:>10.0f} {m['p50_ms']:>8.3f} {m['p99_ms']:>8.3f}")
+    g, d, n, h = median["gateway"], median["direct"], median["nginx"], median["nginx+hdr"]
     ratios = {
         "gateway/direct rps": g["rps"] / d["rps"],
         "gateway/nginx rps": g["rps"] / n["rps"],
         "gateway/nginx p99": g["p99_ms"] / n["p99_ms"],
         "gateway/nginx p50": g["p50_ms"] / n["p50_ms"],
+        "gateway/nginx+hdr rps": g["rps"] / h["rps"],
+        "gateway/nginx+hdr p99": g["p99_ms"] / h["p99_ms"],
     }
     for key, value in ratios.items():
-        print(f"{key:20} {value:.2f}")
+        print(f"{key:22} {value:.2f}")
 
     os.makedirs(os.path.join(ROOT, "bench/results"), exist_ok=True)
     stamp = time.strftime("%Y%m%dT%H%M%S")
