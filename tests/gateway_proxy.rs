@@ -42,6 +42,41 @@ async fn a_request_is_proxied_with_forwarding_headers() {
 }
 
 #[tokio::test]
+async fn the_client_address_is_written_exactly_whatever_its_digits() {
+    let upstream = Upstream::start(Behavior::Echo).await;
+    let gateway = Gateway::start(&route_to("echo", &upstream.url(), "")).await;
+
+    // All of 127.0.0.0/8 is loopback: clients bound to these addresses have octets of one,
+    // two and three digits, zeros and the largest octet.
+    let clients = ["127.0.0.1", "127.10.99.200", "127.0.9.255", "127.100.0.10"];
+    for (i, client_addr) in clients.iter().enumerate() {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket
+            .bind(format!("{client_addr}:0").parse().unwrap())
+            .unwrap();
+        let stream = socket.connect(gateway.addr()).await.unwrap();
+        let (mut sender, connection) =
+            hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+                .await
+                .unwrap();
+        tokio::spawn(connection);
+
+        let request = Request::get("/")
+            .header("host", "api.example.test")
+            .body(Full::<Bytes>::default())
+            .unwrap();
+        let response = sender.send_request(request).await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+
+        // The upstream is told the address the connection came from, as written anywhere.
+        assert_eq!(
+            upstream.requests()[i].headers["x-forwarded-for"],
+            *client_addr
+        );
+    }
+}
+
+#[tokio::test]
 async fn forged_forwarding_headers_from_an_untrusted_client_are_replaced() {
     let upstream = Upstream::start(Behavior::Echo).await;
     let gateway = Gateway::start(&route_to("echo", &upstream.url(), "")).await;

@@ -240,7 +240,11 @@ impl ConnectionPool {
 
     async fn connect_http1(&self) -> Result<http1::SendRequest<GatewayBody>, SendError> {
         let io = self.connect_tcp().await?;
-        let (sender, connection) = http1::Builder::new().handshake(io).await?;
+        let (sender, connection) = http1::Builder::new()
+            // Flattened writes, for the reason the server gives (see `server::serve`).
+            .writev(false)
+            .handshake(io)
+            .await?;
         tokio::spawn(async move {
             if let Err(err) = connection.await {
                 tracing::debug!(error = %err, "upstream connection ended with an error");
