@@ -9,8 +9,11 @@ the bench upstream, and prints the median requests/s, p50 and p99 latency of eac
 the ratios gateway/direct and gateway/nginx. nginx runs twice: as a bare reverse proxy
 ("nginx"), and also setting the headers the gateway sets on every request and response
 ("nginx+hdr": X-Forwarded-For, -Proto, -Host, X-Request-Id both ways, Via), which is the same
-work per request. On a small shared machine the ratios are the figure to read; absolute
-numbers move with whatever else runs.
+work per request. A bare hyper proxy ("bare", examples/bench_bare_proxy.rs: no routing, no
+header work, no metrics) runs too, so that the gateway's own cost and hyper's are told apart.
+On a small shared machine the ratios are the figure to read; absolute numbers move with
+whatever else runs. `--pin` puts every proxy on CPU 0 and wrk and the upstream on CPU 1, which
+keeps the scheduler's placement out of the result and steadies the figures.
 """
 
 import argparse
@@ -55,10 +58,16 @@ def ensure_tools():
 
 
 def build():
-    subprocess.run(["cargo", "build", "--release", "--example", "gateway", "--example", "bench_upstream"],
+    examples = ["gateway", "bench_upstream", "bench_bare_proxy"]
+    subprocess.run(["cargo", "build", "--release"] + [arg for name in examples for arg in ("--example", name)],
                    cwd=ROOT, check=True)
-    return (os.path.join(ROOT, "target/release/examples/gateway"),
-            os.path.join(ROOT, "target/release/examples/bench_upstream"))
+    return [os.path.join(ROOT, "target/release/examples", name) for name in examples]
+
+
+# CPU affinity prefixes, set by --pin: the proxy under test alone on one core, the load
+# generator and the upstream on the other.
+PROXY_CPU = []
+LOAD_CPU = []
 
 
 # What the gateway adds to every request and response (forwarding headers, a request id both
@@ -106,7 +115,7 @@ http {{
     }}
 }}
 """)
-    return subprocess.Popen(["nginx", "-c", conf, "-p", workdir], stdout=subprocess.DEVNULL,
+    return subprocess.Popen(PROXY_CPU + ["nginx", "-c", conf, "-p", workdir], stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
 
 
@@ -125,7 +134,7 @@ name = "agent"
 prefix = "/"
 upstream = "agent"
 """)
-    return subprocess.Popen([binary, "--config", conf], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    return subprocess.Popen(PROXY_CPU + [binary, "--config", conf], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             env=dict(os.environ, RUST_LOG="warn"))
 
 
@@ -135,7 +144,7 @@ def to_ms(value):
 
 
 def run_wrk(url, duration, connections):
-    out = subprocess.run(["wrk", "-t", "1", "-c", str(connections), "-d", f"{duration}s", "--latency", url],
+    out = subprocess.run(LOAD_CPU + ["wrk", "-t", "1", "-c", str(connections), "-d", f"{duration}s", "--latency", url],
                          check=True, capture_output=True, text=True).stdout
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
     p50 = to_ms(re.search(r"^\s+50%\s+(\S+)", out, re.M).group(1))
@@ -157,24 +166,32 @@ def main():
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--workers", type=int, default=1,
                         help="gateway runtime threads (nginx runs one worker process)")
+    parser.add_argument("--pin", action="store_true",
+                        help="proxies on CPU 0, wrk and the upstream on CPU 1 (needs two CPUs)")
     args = parser.parse_args()
+    if args.pin:
+        PROXY_CPU.extend(["taskset", "-c", "0"])
+        LOAD_CPU.extend(["taskset", "-c", "1"])
 
     ensure_tools()
-    gateway_bin, upstream_bin = build()
+    gateway_bin, upstream_bin, bare_bin = build()
     workdir = tempfile.mkdtemp(prefix="rampart-load-")
     upstream_port, gateway_port, nginx_port = free_port(), free_port(), free_port()
-    nginx_headers_port = free_port()
+    nginx_headers_port, bare_port = free_port(), free_port()
 
-    processes = [subprocess.Popen([upstream_bin, f"127.0.0.1:{upstream_port}"])]
+    processes = [subprocess.Popen(LOAD_CPU + [upstream_bin, f"127.0.0.1:{upstream_port}"])]
     try:
         wait_port(upstream_port)
         processes.append(start_gateway(gateway_bin, workdir, gateway_port, upstream_port, args.workers))
         processes.append(start_nginx(workdir, nginx_port, upstream_port))
         processes.append(start_nginx(workdir, nginx_headers_port, upstream_port, "nginx-headers",
                                      gateway_headers=True))
+        processes.append(subprocess.Popen(PROXY_CPU + [bare_bin, f"127.0.0.1:{bare_port}",
+                                                       f"127.0.0.1:{upstream_port}"]))
         wait_port(gateway_port)
         wait_port(nginx_port)
         wait_port(nginx_headers_port)
+        wait_port(bare_port)
 
         targets = {
             "direct": f"http://127.0.0.1:{upstream_port}/",
@@ -182,6 +199,8 @@ def main():
             "nginx": f"http://127.0.0.1:{nginx_port}/",
             # nginx also setting the headers the gateway sets: the same work per request.
             "nginx+hdr": f"http://127.0.0.1:{nginx_headers_port}/",
+            # hyper with nothing of the gateway around it: the floor of a hyper proxy.
+            "bare": f"http://127.0.0.1:{bare_port}/",
         }
         # Warm every path once so pools and caches are filled before measuring.
         for url in targets.values():
@@ -205,11 +224,13 @@ def main():
 
     median = {name: {key: statistics.median(r[key] for r in runs) for key in runs[0]}
               for name, runs in results.items()}
-    print(f"\nmedians over {args.rounds} rounds, wrk -t1 -c{args.connections} -d{args.duration}s:")
+    pinned = ", pinned" if args.pin else ""
+    print(f"\nmedians over {args.rounds} rounds, wrk -t1 -c{args.connections} -d{args.duration}s{pinned}:")
     print(f"{'target':9} {'req/s':>10} {'p50 ms':>8} {'p99 ms':>8}")
     for name, m in median.items():
         print(f"{name:9} {m['rps']:>10.0f} {m['p50_ms']:>8.3f} {m['p99_ms']:>8.3f}")
     g, d, n, h = median["gateway"], median["direct"], median["nginx"], median["nginx+hdr"]
+    b = median["bare"]
     ratios = {
         "gateway/direct rps": g["rps"] / d["rps"],
         "gateway/nginx rps": g["rps"] / n["rps"],
@@ -217,6 +238,8 @@ def main():
         "gateway/nginx p50": g["p50_ms"] / n["p50_ms"],
         "gateway/nginx+hdr rps": g["rps"] / h["rps"],
         "gateway/nginx+hdr p99": g["p99_ms"] / h["p99_ms"],
+        "gateway/bare rps": g["rps"] / b["rps"],
+        "bare/nginx rps": b["rps"] / n["rps"],
     }
     for key, value in ratios.items():
         print(f"{key:22} {value:.2f}")
