@@ -45,8 +45,13 @@ fn main() -> std::io::Result<()> {
 
 /// Serves one client connection over one upstream connection until either closes.
 async fn relay(client_stream: TcpStream, upstream: &str) -> Result<(), hyper::Error> {
-    let Ok(upstream_stream) = TcpStream::connect(upstream).await else {
-        return Ok(());
+    let upstream_stream = match TcpStream::connect(upstream).await {
+        Ok(stream) => stream,
+        Err(err) => {
+            // The client's connection is dropped: it sees the refusal as a closed connection.
+            eprintln!("bench_bare_proxy: cannot reach {upstream}: {err}");
+            return Ok(());
+        }
     };
     let _ = client_stream.set_nodelay(true);
     let _ = upstream_stream.set_nodelay(true);
