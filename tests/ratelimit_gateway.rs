@@ -40,6 +40,23 @@ async fn call(
     client().request(request).await.unwrap()
 }
 
+/// The gateway's Prometheus text.
+async fn metrics_text(gateway: &Gateway) -> String {
+    let response = client().get(gateway.uri("/metrics")).await.unwrap();
+    let body = support::body_bytes(response.into_body()).await;
+    String::from_utf8(body.to_vec()).unwrap()
+}
+
+/// The sum of a counter over the series that carry every one of `labels`.
+fn counter(metrics: &str, name: &str, labels: &[&str]) -> f64 {
+    metrics
+        .lines()
+        .filter(|line| line.starts_with(&format!("{name}{{")))
+        .filter(|line| labels.iter().all(|label| line.contains(label)))
+        .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
 #[tokio::test]
 async fn route_quota_and_default_quotas_apply_together() {
     let upstream = Upstream::start(Behavior::Echo).await;
@@ -167,6 +184,22 @@ async fn two_gateways_share_one_budget_and_survive_redis_restarts() {
         assert!(response.headers().contains_key("retry-after"));
     }
     a.log_containing("rate limit backend unavailable").await;
+
+    // Operators see the outage in the metrics: failed backend calls, and the refused
+    // requests counted as decisions the limiter could not make.
+    let metrics = metrics_text(&a).await;
+    let backend_errors = counter(
+        &metrics,
+        "rampart_ratelimit_backend_errors_total",
+        &["backend=\"redis\""],
+    );
+    assert!(backend_errors >= 1.0, "{metrics}");
+    let undecided = counter(
+        &metrics,
+        "rampart_ratelimit_decisions_total",
+        &["route=\"agents\"", "outcome=\"error\""],
+    );
+    assert!(undecided >= 1.0, "{metrics}");
 
     // Redis returns; without restarting either gateway, they share one budget again.
     redis.restart();
