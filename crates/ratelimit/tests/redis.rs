@@ -168,7 +168,7 @@ async fn several_quotas_are_decided_in_one_call() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn works_on_a_three_node_cluster() {
-    let cluster = RedisCluster::start();
+    let mut cluster = RedisCluster::start();
     let a = instance(
         &RedisConfig::cluster(cluster.urls()),
         &["10/hour", "8/minute"],
@@ -180,17 +180,32 @@ async fn works_on_a_three_node_cluster() {
         patient(),
     );
 
-    // Many clients, so their keys land on every node; each gets exactly its budget.
+    // Many clients, so their keys land on every node; each sends its twelve requests at
+    // once over both instances, and each gets exactly its budget.
     for client in 0..12 {
         let peer = format!("198.51.100.{client}:1");
-        let mut ok = 0;
+        let mut calls = Vec::new();
         for i in 0..12 {
-            let svc = if i % 2 == 0 { &a } else { &b };
-            if status(svc, &peer).await == StatusCode::OK {
+            let svc = if i % 2 == 0 { a.clone() } else { b.clone() };
+            let peer = peer.clone();
+            calls.push(tokio::spawn(async move {
+                svc.oneshot(from(&peer)).await.unwrap().status()
+            }));
+        }
+        let mut ok = 0;
+        for call in calls {
+            if call.await.unwrap() == StatusCode::OK {
                 ok += 1;
             }
         }
         assert_eq!(ok, 8, "client {client}");
+    }
+
+    // Every node holds some of the clients' state: the keys really spread over the slots.
+    for node in cluster.nodes_mut() {
+        let reply = node.command(&["DBSIZE"]);
+        let keys: u64 = reply.trim().trim_start_matches(':').parse().unwrap();
+        assert!(keys > 0, "node {} holds no keys", node.port());
     }
 }
 
