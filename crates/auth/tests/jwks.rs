@@ -169,6 +169,35 @@ async fn keys_rotate_while_serving_and_the_last_good_set_survives_failures() {
     );
 }
 
+// Two worker threads: tokens verify on both while the key set is replaced under them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rotation_under_concurrent_load_refuses_no_valid_token() {
+    let (upstream, served) = jwks_server(ok(set(&[jwk("rsa.key.pem", "k1")]))).await;
+    let (layer, _remote) = remote_layer(format!("{}/jwks.json", upstream.url())).await;
+    let old = signed("rsa.key.pem", "k1");
+    let new = signed("rsa2.key.pem", "k2");
+
+    // The issuer publishes k2 beside k1, as a rotation does, and starts signing with k2.
+    *served.lock() = ok(set(&[jwk("rsa.key.pem", "k1"), jwk("rsa2.key.pem", "k2")]));
+    tokio::time::sleep(Duration::from_millis(350)).await;
+
+    // 400 requests at once, old and new tokens interleaved: every one passes, including
+    // the new tokens that arrive while the set naming k2 is still being fetched.
+    let tasks: Vec<_> = (0..400)
+        .map(|i| {
+            let layer = layer.clone();
+            let token = if i % 2 == 0 { old.clone() } else { new.clone() };
+            tokio::spawn(async move { send_through(&layer, bearer(&token)).await.status })
+        })
+        .collect();
+    for task in tasks {
+        assert_eq!(task.await.expect("request task"), 200);
+    }
+
+    // One fetch at start-up, one for the whole burst of k2 tokens.
+    assert_eq!(upstream.request_count(), 2);
+}
+
 #[tokio::test]
 async fn a_flood_of_unknown_kids_causes_at_most_one_fetch() {
     let (upstream, _served) = jwks_server(ok(set(&[jwk("rsa.key.pem", "k1")]))).await;
