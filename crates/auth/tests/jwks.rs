@@ -226,6 +226,53 @@ async fn a_flood_of_unknown_kids_causes_at_most_one_fetch() {
 }
 
 #[tokio::test]
+async fn a_failed_refresh_is_retried_sooner_than_the_usual_interval() {
+    let (upstream, served) = jwks_server(ok(set(&[jwk("rsa.key.pem", "k1")]))).await;
+    let every = Duration::from_secs(3);
+    let (layer, _remote) = remote_layer_with(JwksUrlConfig {
+        refresh_interval: every,
+        min_refresh_interval: Duration::from_millis(300),
+        max_refresh_interval: every,
+        ..JwksUrlConfig::new(
+            format!("{}/jwks.json", upstream.url()),
+            vec![Algorithm::RS256],
+        )
+    })
+    .await;
+
+    // The endpoint is down when the scheduled refresh comes.
+    *served.lock() = Served {
+        status: StatusCode::INTERNAL_SERVER_ERROR,
+        body: "down".into(),
+        cache_control: None,
+    };
+    let deadline = tokio::time::Instant::now() + every * 2;
+    while upstream.request_count() < 2 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no scheduled refresh"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+
+    // It is back moments later, with the issuer's new key.
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    *served.lock() = ok(set(&[jwk("rsa2.key.pem", "k2")]));
+
+    // The background refresh tries again after the floor, not after another full interval,
+    // and without a token having to ask for it.
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    assert_eq!(upstream.request_count(), 3);
+    assert_eq!(
+        send_through(&layer, bearer(&signed("rsa2.key.pem", "k2")))
+            .await
+            .status,
+        200
+    );
+    assert_eq!(upstream.request_count(), 3, "the new key was already there");
+}
+
+#[tokio::test]
 async fn cache_control_max_age_sets_the_refresh_period() {
     // refresh_interval is an hour, but the endpoint says max-age=0 (floored to 300 ms).
     let (upstream, _served) = jwks_server(Served {

@@ -3,7 +3,8 @@
 //! A remote set is fetched once at start-up (failing start-up if it cannot be had), then again
 //! after the response's `Cache-Control: max-age`, kept between `min_refresh_interval` and
 //! `max_refresh_interval` (or `refresh_interval` without one). When a fetch fails the last good
-//! set stays in use. A token naming a `kid` the set lacks triggers one refresh, shared by every
+//! set stays in use and the background refresh tries again sooner: after
+//! `min_refresh_interval`, doubling with each failure in a row up to the usual wait. A token naming a `kid` the set lacks triggers one refresh, shared by every
 //! request that waits for it and at most one per `min_refresh_interval`, so a flood of tokens
 //! with made-up `kid`s cannot turn into a flood of fetches.
 
@@ -171,6 +172,22 @@ impl JwksUrlConfig {
         }
     }
 
+    /// The wait after a good fetch: its `max-age`, else `refresh_interval`, within bounds.
+    fn next_wait(&self, max_age: Option<Duration>) -> Duration {
+        max_age
+            .unwrap_or(self.refresh_interval)
+            .clamp(self.min_refresh_interval, self.max_refresh_interval)
+    }
+
+    /// How long the background refresh waits after `failures` failed fetches in a row:
+    /// `min_refresh_interval`, doubled per further failure, never past the usual wait.
+    fn retry_wait(&self, failures: u32) -> Duration {
+        let doublings = failures.saturating_sub(1).min(16);
+        self.min_refresh_interval
+            .saturating_mul(1 << doublings)
+            .min(self.next_wait(None))
+    }
+
     fn validate(&self) -> Result<(), AuthError> {
         if self.algorithms.is_empty() {
             return Err(AuthError::config(
@@ -268,7 +285,7 @@ impl RemoteJwks {
             fetcher,
             config,
         });
-        let first_wait = remote.next_wait(max_age);
+        let first_wait = remote.config.next_wait(max_age);
         tokio::spawn(refresh_loop(Arc::downgrade(&remote), first_wait));
         Ok(remote)
     }
@@ -283,25 +300,19 @@ impl RemoteJwks {
         &self.config.url
     }
 
-    fn next_wait(&self, max_age: Option<Duration>) -> Duration {
-        max_age.unwrap_or(self.config.refresh_interval).clamp(
-            self.config.min_refresh_interval,
-            self.config.max_refresh_interval,
-        )
-    }
-
-    /// Fetches now, keeping the last good set on failure. Returns the `max-age` seen.
-    async fn refresh_now(&self, state: &mut RefreshState) -> Option<Duration> {
+    /// Fetches now, keeping the last good set on failure. Returns the `max-age` seen, or
+    /// `Err` when the fetch failed.
+    async fn refresh_now(&self, state: &mut RefreshState) -> Result<Option<Duration>, ()> {
         state.last_fetch = Instant::now();
         match fetch_keys(&self.config, self.fetcher.as_ref()).await {
             Ok((keys, max_age)) => {
                 *self.keys.write() = Arc::new(keys);
                 tracing::debug!(jwks.url = %self.config.url, "jwks refreshed");
-                max_age
+                Ok(max_age)
             }
             Err(err) => {
                 tracing::warn!(jwks.url = %self.config.url, error = %err, "jwks refresh failed, keeping the last good set");
-                None
+                Err(())
             }
         }
     }
@@ -313,19 +324,26 @@ impl RemoteJwks {
         if state.last_fetch.elapsed() < self.config.min_refresh_interval {
             return;
         }
-        self.refresh_now(&mut state).await;
+        // A failure is logged inside; the background loop owns the retry schedule.
+        let _ = self.refresh_now(&mut state).await;
     }
 }
 
 async fn refresh_loop(remote: Weak<RemoteJwks>, mut wait: Duration) {
+    let mut failures = 0;
     loop {
         tokio::time::sleep(wait).await;
         let Some(remote) = remote.upgrade() else {
             return;
         };
         let mut state = remote.refresh.lock().await;
-        let max_age = remote.refresh_now(&mut state).await;
-        wait = remote.next_wait(max_age);
+        wait = if let Ok(max_age) = remote.refresh_now(&mut state).await {
+            failures = 0;
+            remote.config.next_wait(max_age)
+        } else {
+            failures += 1;
+            remote.config.retry_wait(failures)
+        };
     }
 }
 
@@ -503,6 +521,21 @@ mod http_fetcher {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn failed_refreshes_are_retried_sooner_then_less_often() {
+        let config = JwksUrlConfig {
+            refresh_interval: Duration::from_secs(300),
+            min_refresh_interval: Duration::from_secs(30),
+            ..JwksUrlConfig::new("https://idp.example/jwks", vec![Algorithm::RS256])
+        };
+        let waits: Vec<u64> = (1..=6)
+            .map(|failures| config.retry_wait(failures).as_secs())
+            .collect();
+        // The floor, doubled per failure, capped at the usual wait.
+        assert_eq!(waits, [30, 60, 120, 240, 300, 300]);
+        assert_eq!(config.retry_wait(u32::MAX), Duration::from_secs(300));
+    }
 
     #[test]
     fn cache_control_is_read() {
