@@ -610,15 +610,7 @@ async fn roles_scopes_and_anonymous_routes_through_the_gateway() {
     assert_invalid(&get(g, "/open", &[bearer("a.b.c")]).await);
 
     // Metrics count outcomes; the log never holds a token.
-    let metrics = client()
-        .request(
-            Request::get(g.uri("/metrics"))
-                .body(Full::default())
-                .expect("request"),
-        )
-        .await
-        .expect("metrics");
-    let text = String::from_utf8(body_bytes(metrics.into_body()).await.to_vec()).expect("utf-8");
+    let text = g.metrics().await;
     assert!(text.contains("rampart_auth_requests_total"), "{text}");
     assert!(text.contains("outcome=\"invalid\""), "{text}");
     assert!(text.contains("outcome=\"forbidden\""), "{text}");

@@ -460,8 +460,7 @@ async fn metrics_count_requests_by_route_and_status() {
     }
     client().get(gateway.uri("/teapot")).await.unwrap();
 
-    let response = client().get(gateway.uri("/metrics")).await.unwrap();
-    let text = String::from_utf8(body_bytes(response.into_body()).await.to_vec()).unwrap();
+    let text = gateway.metrics().await;
     assert!(
         text.contains(r#"rampart_gateway_requests_total{route="ok",status="200"} 3"#),
         "{text}"

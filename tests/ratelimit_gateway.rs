@@ -40,13 +40,6 @@ async fn call(
     client().request(request).await.unwrap()
 }
 
-/// The gateway's Prometheus text.
-async fn metrics_text(gateway: &Gateway) -> String {
-    let response = client().get(gateway.uri("/metrics")).await.unwrap();
-    let body = support::body_bytes(response.into_body()).await;
-    String::from_utf8(body.to_vec()).unwrap()
-}
-
 /// The sum of a counter over the series that carry every one of `labels`.
 fn counter(metrics: &str, name: &str, labels: &[&str]) -> f64 {
     metrics
@@ -187,7 +180,7 @@ async fn two_gateways_share_one_budget_and_survive_redis_restarts() {
 
     // Operators see the outage in the metrics: failed backend calls, and the refused
     // requests counted as decisions the limiter could not make.
-    let metrics = metrics_text(&a).await;
+    let metrics = a.metrics().await;
     let backend_errors = counter(
         &metrics,
         "rampart_ratelimit_backend_errors_total",

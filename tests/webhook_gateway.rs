@@ -138,8 +138,7 @@ async fn unsigned_and_oversized_webhooks_never_reach_the_upstream() {
     assert_eq!(upstream.request_count(), 1);
 
     // Each refusal is counted by outcome.
-    let metrics = client().get(gateway.uri("/metrics")).await.unwrap();
-    let text = String::from_utf8(body_bytes(metrics.into_body()).await.to_vec()).unwrap();
+    let text = gateway.metrics().await;
     for outcome in ["missing", "mismatch", "ok", "too_large"] {
         let line = text
             .lines()

@@ -6,6 +6,7 @@
 //! own: an HTTP/1.1 connection goes back to the pool when the response body has been read to
 //! its end, and an h2c upstream shares one multiplexed connection.
 
+use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::task::{Context, Poll};
@@ -245,11 +246,7 @@ impl ConnectionPool {
             .writev(false)
             .handshake(io)
             .await?;
-        tokio::spawn(async move {
-            if let Err(err) = connection.await {
-                tracing::debug!(error = %err, "upstream connection ended with an error");
-            }
-        });
+        drive(connection, "upstream connection ended with an error");
         Ok(sender)
     }
 
@@ -259,11 +256,7 @@ impl ConnectionPool {
             .timer(TokioTimer::new())
             .handshake(io)
             .await?;
-        tokio::spawn(async move {
-            if let Err(err) = connection.await {
-                tracing::debug!(error = %err, "upstream h2c connection ended with an error");
-            }
-        });
+        drive(connection, "upstream h2c connection ended with an error");
         Ok(sender)
     }
 
@@ -289,6 +282,19 @@ impl ConnectionPool {
         stream.set_nodelay(true).map_err(connect_error)?;
         Ok(TokioIo::new(stream))
     }
+}
+
+/// Runs a connection's I/O in a task of its own until it closes; how it ended is only worth
+/// a debug event, since the requests on it report their own failures.
+fn drive<C>(connection: C, ending: &'static str)
+where
+    C: Future<Output = Result<(), hyper::Error>> + Send + 'static,
+{
+    tokio::spawn(async move {
+        if let Err(err) = connection.await {
+            tracing::debug!(error = %err, "{ending}");
+        }
+    });
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {

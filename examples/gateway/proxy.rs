@@ -262,19 +262,21 @@ pub(crate) fn remove_forwarding_claims(headers: &mut HeaderMap) {
 /// (see [`remove_forwarding_claims`]), so whatever is left came from a trusted proxy.
 fn set_forwarded_headers(parts: &mut http::request::Parts, original_host: Option<&HeaderValue>) {
     let [_, xff, proto, host] = &FORWARDING;
-    if let Some(PeerAddr(peer)) = parts.extensions.get::<PeerAddr>() {
+    let peer = parts
+        .extensions
+        .get::<PeerAddr>()
+        .and_then(|PeerAddr(peer)| address_value(peer.ip()));
+    if let Some(peer) = peer {
         // One lookup either way: a first hop is inserted, a trusted proxy's chain extended.
         match parts.headers.entry(xff) {
             Entry::Vacant(entry) => {
-                if let Some(value) = address_value(peer.ip()) {
-                    entry.insert(value);
-                }
+                entry.insert(peer);
             }
             Entry::Occupied(mut entry) => {
                 let chain = entry
                     .iter()
+                    .chain(std::iter::once(&peer))
                     .filter_map(|v| v.to_str().ok())
-                    .chain(std::iter::once(peer.ip().to_string().as_str()))
                     .collect::<Vec<_>>()
                     .join(", ");
                 if let Ok(value) = HeaderValue::from_str(&chain) {

@@ -111,6 +111,12 @@ impl Gateway {
         format!("http://{}{path}", self.addr).parse().unwrap()
     }
 
+    /// The Prometheus text the gateway serves at `/metrics`.
+    pub(crate) async fn metrics(&self) -> String {
+        let response = client().get(self.uri("/metrics")).await.unwrap();
+        String::from_utf8(body_bytes(response.into_body()).await.to_vec()).unwrap()
+    }
+
     /// The process id.
     pub(crate) fn pid(&self) -> u32 {
         self.child.as_ref().map(Child::id).unwrap()

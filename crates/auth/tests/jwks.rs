@@ -231,12 +231,8 @@ async fn a_failed_refresh_is_retried_sooner_than_the_usual_interval() {
     let every = Duration::from_secs(3);
     let (layer, _remote) = remote_layer_with(JwksUrlConfig {
         refresh_interval: every,
-        min_refresh_interval: Duration::from_millis(300),
         max_refresh_interval: every,
-        ..JwksUrlConfig::new(
-            format!("{}/jwks.json", upstream.url()),
-            vec![Algorithm::RS256],
-        )
+        ..config(format!("{}/jwks.json", upstream.url()))
     })
     .await;
 

@@ -4,9 +4,10 @@
 //! after the response's `Cache-Control: max-age`, kept between `min_refresh_interval` and
 //! `max_refresh_interval` (or `refresh_interval` without one). When a fetch fails the last good
 //! set stays in use and the background refresh tries again sooner: after
-//! `min_refresh_interval`, doubling with each failure in a row up to the usual wait. A token naming a `kid` the set lacks triggers one refresh, shared by every
-//! request that waits for it and at most one per `min_refresh_interval`, so a flood of tokens
-//! with made-up `kid`s cannot turn into a flood of fetches.
+//! `min_refresh_interval`, doubling with each failure in a row up to the usual wait. A token
+//! naming a `kid` the set lacks triggers one refresh, shared by every request that waits for it
+//! and at most one per `min_refresh_interval`, so a flood of tokens with made-up `kid`s cannot
+//! turn into a flood of fetches.
 
 use std::fmt;
 use std::path::PathBuf;
