@@ -5,11 +5,10 @@ use std::fmt;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use ed25519_dalek::{SigningKey, VerifyingKey};
-use hmac::{Hmac, KeyInit, Mac};
-use sha2::Sha256;
 
 use crate::config::{SchemeKind, SecretString};
 use crate::error::WebhookError;
+pub(crate) use crate::mac::HmacKey;
 
 /// Prefix of a Standard Webhooks HMAC secret.
 pub const SECRET_PREFIX: &str = "whsec_";
@@ -18,35 +17,12 @@ pub const PRIVATE_KEY_PREFIX: &str = "whsk_";
 /// Prefix of a Standard Webhooks Ed25519 public key.
 pub const PUBLIC_KEY_PREFIX: &str = "whpk_";
 
-/// An HMAC-SHA256 state already keyed, cloned for each message so the key schedule is paid
-/// once per secret rather than once per request.
-#[derive(Clone)]
-pub(crate) struct HmacKey(Hmac<Sha256>);
-
-impl HmacKey {
-    pub(crate) fn new(field: &str, key: &[u8]) -> Result<Self, WebhookError> {
-        if key.is_empty() {
-            return Err(WebhookError::config(field, "secret is empty"));
-        }
-        Hmac::<Sha256>::new_from_slice(key)
-            .map(Self)
-            .map_err(|_| WebhookError::config(field, "secret is not a usable HMAC key"))
+/// A secret's bytes as an HMAC key; any length but none.
+fn hmac_key(field: &str, key: &[u8]) -> Result<HmacKey, WebhookError> {
+    if key.is_empty() {
+        return Err(WebhookError::config(field, "secret is empty"));
     }
-
-    /// The MAC of the concatenation of `parts`.
-    pub(crate) fn mac(&self, parts: &[&[u8]]) -> [u8; 32] {
-        let mut mac = self.0.clone();
-        for part in parts {
-            mac.update(part);
-        }
-        mac.finalize().into_bytes().into()
-    }
-}
-
-impl fmt::Debug for HmacKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("HmacKey(<redacted>)")
-    }
+    Ok(HmacKey::new(key))
 }
 
 /// A key that checks signatures.
@@ -124,7 +100,7 @@ fn standard_hmac(field: &str, secret: &str) -> Result<HmacKey, WebhookError> {
             "expected whsec_<base64>, whpk_<base64> or whsk_<base64>",
         )
     })?;
-    HmacKey::new(field, &bytes)
+    hmac_key(field, &bytes)
 }
 
 /// The secret's own bytes, as GitHub and timestamped-hex senders use them.
@@ -138,7 +114,7 @@ fn raw_hmac(scheme: SchemeKind, field: &str, secret: &str) -> Result<HmacKey, We
             ),
         ));
     }
-    HmacKey::new(field, secret.as_bytes())
+    hmac_key(field, secret.as_bytes())
 }
 
 /// A `whsk_` key: the 32-byte seed, or the 64-byte seed followed by the public key.

@@ -46,6 +46,7 @@ mod error;
 mod future;
 mod key;
 mod layer;
+mod mac;
 mod problem;
 mod scheme;
 mod service;

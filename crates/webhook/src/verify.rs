@@ -186,6 +186,9 @@ impl Verifier {
 
     /// Everything that can be checked before the body arrives: presence and syntax of the
     /// headers, and the timestamp.
+    // Inlined, as is `check_body`, so that `verify` builds the checked headers in place
+    // instead of moving them from one call to the next: a sixth of a 0-byte verification.
+    #[inline]
     pub(crate) fn check_headers(
         &self,
         headers: &HeaderMap,
@@ -241,6 +244,7 @@ impl Verifier {
     }
 
     /// Computes the expected signatures over the body and compares them with the candidates.
+    #[inline]
     pub(crate) fn check_body(
         &self,
         pending: Pending,
