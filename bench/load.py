@@ -9,7 +9,10 @@ the bench upstream, and prints the median requests/s, p50 and p99 latency of eac
 the ratios gateway/direct and gateway/nginx. nginx runs twice: as a bare reverse proxy
 ("nginx"), and also setting the headers the gateway sets on every request and response
 ("nginx+hdr": X-Forwarded-For, -Proto, -Host, X-Request-Id both ways, Via), which is the same
-work per request. A bare hyper proxy ("bare", examples/bench_bare_proxy.rs: no routing, no
+work per request. Each run also reads the CPU time (user and system) that the process behind
+the target spent, from /proc, and divides it by the requests served: the cost of a request,
+which a busy machine disturbs less than req/s, split into the proxy's own code and the kernel's
+socket work. A bare hyper proxy ("bare", examples/bench_bare_proxy.rs: no routing, no
 header work, no metrics) runs too, so that the gateway's own cost and hyper's are told apart.
 On a small shared machine the ratios are the figure to read; absolute numbers move with
 whatever else runs. `--pin` puts every proxy on CPU 0 and wrk and the upstream on CPU 1, which
@@ -143,9 +146,47 @@ def to_ms(value):
     return float(number) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
 
 
-def run_wrk(url, duration, connections):
+def process_tree(pid):
+    """`pid` and its descendants (nginx's workers are children of its master)."""
+    pids = [pid]
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return pids
+    for task in tasks:
+        try:
+            with open(f"/proc/{pid}/task/{task}/children") as f:
+                children = f.read().split()
+        except OSError:
+            continue
+        for child in children:
+            pids.extend(process_tree(int(child)))
+    return pids
+
+
+def cpu_seconds(pid):
+    """User and system CPU time used so far by a process and its descendants, all threads."""
+    user = system = 0
+    for each in process_tree(pid):
+        try:
+            with open(f"/proc/{each}/stat") as f:
+                # Fields after the command name, which may hold spaces: utime and stime are
+                # the 14th and 15th fields of the line, the 12th and 13th after the name.
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        user += int(fields[11])
+        system += int(fields[12])
+    ticks = os.sysconf("SC_CLK_TCK")
+    return user / ticks, system / ticks
+
+
+def run_wrk(url, duration, connections, pid):
+    """Drives `url` with wrk; also measures the CPU that process `pid` spent per request."""
+    user_before, system_before = cpu_seconds(pid)
     out = subprocess.run(LOAD_CPU + ["wrk", "-t", "1", "-c", str(connections), "-d", f"{duration}s", "--latency", url],
                          check=True, capture_output=True, text=True).stdout
+    user_after, system_after = cpu_seconds(pid)
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
     p50 = to_ms(re.search(r"^\s+50%\s+(\S+)", out, re.M).group(1))
     p99 = to_ms(re.search(r"^\s+99%\s+(\S+)", out, re.M).group(1))
@@ -156,7 +197,12 @@ def run_wrk(url, duration, connections):
     socket_errors = re.search(r"Socket errors: (.*)", out)
     if socket_errors:
         sys.exit(f"{url}: socket errors ({socket_errors.group(1)})\n{out}")
-    return {"rps": rps, "p50_ms": p50, "p99_ms": p99}
+    requests = int(re.search(r"(\d+) requests in", out).group(1))
+    per_request = 1e6 / max(requests, 1)
+    user_us = (user_after - user_before) * per_request
+    system_us = (system_after - system_before) * per_request
+    return {"rps": rps, "p50_ms": p50, "p99_ms": p99,
+            "cpu_us": user_us + system_us, "user_us": user_us, "sys_us": system_us}
 
 
 def main():
@@ -179,32 +225,35 @@ def main():
     upstream_port, gateway_port, nginx_port = free_port(), free_port(), free_port()
     nginx_headers_port, bare_port = free_port(), free_port()
 
-    processes = [subprocess.Popen(LOAD_CPU + [upstream_bin, f"127.0.0.1:{upstream_port}"])]
+    upstream = subprocess.Popen(LOAD_CPU + [upstream_bin, f"127.0.0.1:{upstream_port}"])
+    processes = [upstream]
     try:
         wait_port(upstream_port)
-        processes.append(start_gateway(gateway_bin, workdir, gateway_port, upstream_port, args.workers))
-        processes.append(start_nginx(workdir, nginx_port, upstream_port))
-        processes.append(start_nginx(workdir, nginx_headers_port, upstream_port, "nginx-headers",
-                                     gateway_headers=True))
-        processes.append(subprocess.Popen(PROXY_CPU + [bare_bin, f"127.0.0.1:{bare_port}",
-                                                       f"127.0.0.1:{upstream_port}"]))
+        gateway = start_gateway(gateway_bin, workdir, gateway_port, upstream_port, args.workers)
+        nginx = start_nginx(workdir, nginx_port, upstream_port)
+        nginx_headers = start_nginx(workdir, nginx_headers_port, upstream_port, "nginx-headers",
+                                    gateway_headers=True)
+        bare = subprocess.Popen(PROXY_CPU + [bare_bin, f"127.0.0.1:{bare_port}", f"127.0.0.1:{upstream_port}"])
+        processes.extend([gateway, nginx, nginx_headers, bare])
         wait_port(gateway_port)
         wait_port(nginx_port)
         wait_port(nginx_headers_port)
         wait_port(bare_port)
 
+        # Each target's URL, and the process whose CPU time is charged to it: the upstream
+        # itself for "direct", else the proxy in front of it.
         targets = {
-            "direct": f"http://127.0.0.1:{upstream_port}/",
-            "gateway": f"http://127.0.0.1:{gateway_port}/",
-            "nginx": f"http://127.0.0.1:{nginx_port}/",
+            "direct": (f"http://127.0.0.1:{upstream_port}/", upstream.pid),
+            "gateway": (f"http://127.0.0.1:{gateway_port}/", gateway.pid),
+            "nginx": (f"http://127.0.0.1:{nginx_port}/", nginx.pid),
             # nginx also setting the headers the gateway sets: the same work per request.
-            "nginx+hdr": f"http://127.0.0.1:{nginx_headers_port}/",
+            "nginx+hdr": (f"http://127.0.0.1:{nginx_headers_port}/", nginx_headers.pid),
             # hyper with nothing of the gateway around it: the floor of a hyper proxy.
-            "bare": f"http://127.0.0.1:{bare_port}/",
+            "bare": (f"http://127.0.0.1:{bare_port}/", bare.pid),
         }
         # Warm every path once so pools and caches are filled before measuring.
-        for url in targets.values():
-            run_wrk(url, 1, args.connections)
+        for url, pid in targets.values():
+            run_wrk(url, 1, args.connections, pid)
 
         results = {name: [] for name in targets}
         order = list(targets)
@@ -212,10 +261,13 @@ def main():
             # Rotate the order each round so no target always runs first or last.
             turn = round_no % len(order)
             for name in order[turn:] + order[:turn]:
-                result = run_wrk(targets[name], args.duration, args.connections)
+                url, pid = targets[name]
+                result = run_wrk(url, args.duration, args.connections, pid)
                 results[name].append(result)
                 print(f"round {round_no + 1} {name:9} {result['rps']:>10.0f} req/s  "
-                      f"p50 {result['p50_ms']:.3f} ms  p99 {result['p99_ms']:.3f} ms", flush=True)
+                      f"p50 {result['p50_ms']:.3f} ms  p99 {result['p99_ms']:.3f} ms  "
+                      f"cpu {result['cpu_us']:.2f} us/req (user {result['user_us']:.2f}, "
+                      f"sys {result['sys_us']:.2f})", flush=True)
     finally:
         for process in processes:
             process.terminate()
@@ -226,9 +278,10 @@ def main():
               for name, runs in results.items()}
     pinned = ", pinned" if args.pin else ""
     print(f"\nmedians over {args.rounds} rounds, wrk -t1 -c{args.connections} -d{args.duration}s{pinned}:")
-    print(f"{'target':9} {'req/s':>10} {'p50 ms':>8} {'p99 ms':>8}")
+    print(f"{'target':9} {'req/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'cpu us':>7} {'user us':>8} {'sys us':>7}")
     for name, m in median.items():
-        print(f"{name:9} {m['rps']:>10.0f} {m['p50_ms']:>8.3f} {m['p99_ms']:>8.3f}")
+        print(f"{name:9} {m['rps']:>10.0f} {m['p50_ms']:>8.3f} {m['p99_ms']:>8.3f} "
+              f"{m['cpu_us']:>7.2f} {m['user_us']:>8.2f} {m['sys_us']:>7.2f}")
     g, d, n, h = median["gateway"], median["direct"], median["nginx"], median["nginx+hdr"]
     b = median["bare"]
     ratios = {
@@ -240,6 +293,13 @@ def main():
         "gateway/nginx+hdr p99": g["p99_ms"] / h["p99_ms"],
         "gateway/bare rps": g["rps"] / b["rps"],
         "bare/nginx rps": b["rps"] / n["rps"],
+        # CPU per request of the proxy process: above 1 costs more than nginx. Steadier than
+        # req/s on a shared machine, and the user/system split shows where a gap lies.
+        "gateway/nginx cpu": g["cpu_us"] / n["cpu_us"],
+        "gateway/nginx user": g["user_us"] / n["user_us"],
+        "gateway/nginx sys": g["sys_us"] / n["sys_us"],
+        "gateway/nginx+hdr cpu": g["cpu_us"] / h["cpu_us"],
+        "bare/nginx cpu": b["cpu_us"] / n["cpu_us"],
     }
     for key, value in ratios.items():
         print(f"{key:22} {value:.2f}")
