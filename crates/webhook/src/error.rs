@@ -95,6 +95,10 @@ impl WebhookError {
 pub enum Outcome {
     /// Verified and passed on.
     Ok,
+    /// Verified and passed on without a replay check: the replay store failed and the
+    /// policy is to accept. Counted apart from `ok`, so that a dashboard shows how many
+    /// webhooks went through while replays could not be caught.
+    Unchecked,
     /// A required header was absent.
     Missing,
     /// A header could not be parsed.
@@ -118,6 +122,7 @@ impl Outcome {
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Ok => "ok",
+            Self::Unchecked => "unchecked",
             Self::Missing => "missing",
             Self::Malformed => "malformed",
             Self::Expired => "expired",

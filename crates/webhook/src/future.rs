@@ -176,8 +176,8 @@ where
         problem_for(err).with_request_id(self.request_id.as_ref())
     }
 
-    /// Hands the verified request to the inner service.
-    fn call<B>(&mut self) -> State<B, S::Future> {
+    /// Hands the verified request to the inner service, counted under `outcome`.
+    fn call<B>(&mut self, outcome: Outcome) -> State<B, S::Future> {
         let (Some(mut inner), Some(mut parts), Some(body)) =
             (self.inner.take(), self.parts.take(), self.body.take())
         else {
@@ -186,7 +186,7 @@ where
         if let Some(verified) = self.verified.take() {
             parts.extensions.insert(verified);
         }
-        self.shared.record(&self.route, Outcome::Ok);
+        self.shared.record(&self.route, outcome);
         let future = inner.call(Request::from_parts(parts, Full::new(body)));
         State::Calling { future }
     }
@@ -224,14 +224,14 @@ where
         self.verified = Some(verified);
         match lookup {
             Some(lookup) => State::Storing { lookup },
-            None => self.call(),
+            None => self.call(Outcome::Ok),
         }
     }
 
     fn stored<B>(&mut self, answer: Result<bool, WebhookError>) -> State<B, S::Future> {
         let shared = Arc::clone(&self.shared);
         let Some(replay) = &shared.replay else {
-            return self.call();
+            return self.call(Outcome::Ok);
         };
         match answer {
             Ok(fresh) => {
@@ -239,7 +239,7 @@ where
                     tracing::info!(route = %self.route, "webhook replay store is answering again");
                 }
                 if fresh {
-                    self.call()
+                    self.call(Outcome::Ok)
                 } else {
                     // A replay must not release the id held by the first delivery.
                     self.replay_key = None;
@@ -266,7 +266,7 @@ where
                             request.id = self.request_id.as_ref().map(RequestId::as_str),
                             "webhook accepted without a replay check"
                         );
-                        self.call()
+                        self.call(Outcome::Unchecked)
                     }
                     StoreErrorPolicy::Reject => {
                         let problem = self.refuse(&err);
