@@ -155,6 +155,46 @@ async fn unsigned_and_oversized_webhooks_never_reach_the_upstream() {
 }
 
 #[tokio::test]
+async fn a_webhook_whose_body_stalls_is_answered_408() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let upstream = Upstream::start(Behavior::Echo).await;
+    let config = hooks_config(&upstream.url(), None, 1024) + "body_timeout = \"300ms\"\n";
+    let gateway = Gateway::start(&config).await;
+
+    // A sender that announces the whole length, sends ten bytes and then nothing.
+    let body = br#"{"run":7,"status":"done"}"#;
+    let mut head = format!(
+        "POST /hooks/run-finished HTTP/1.1\r\nhost: gateway\r\ncontent-length: {}\r\n",
+        body.len()
+    );
+    for (name, value) in &signed("msg_stall", body) {
+        let value = value.to_str().unwrap();
+        head.extend([name.as_str(), ": ", value, "\r\n"]);
+    }
+    head.push_str("\r\n");
+    let mut stream = tokio::net::TcpStream::connect(gateway.addr())
+        .await
+        .unwrap();
+    stream.write_all(head.as_bytes()).await.unwrap();
+    stream.write_all(&body[..10]).await.unwrap();
+
+    // The gateway answers 408 without waiting for the rest, and the upstream sees nothing.
+    let mut answer = vec![0u8; 4096];
+    let read = tokio::time::timeout(std::time::Duration::from_secs(10), stream.read(&mut answer))
+        .await
+        .expect("answered while the body is still incomplete")
+        .unwrap();
+    let answer = String::from_utf8_lossy(&answer[..read]);
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(
+        answer.contains("urn:rampart:webhook:body-timeout"),
+        "{answer}"
+    );
+    assert_eq!(upstream.request_count(), 0);
+}
+
+#[tokio::test]
 async fn subscriber_routes_get_signed_requests() {
     let upstream = Upstream::start(Behavior::Echo).await;
     let config = format!(

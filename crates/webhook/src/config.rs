@@ -76,6 +76,7 @@ impl From<String> for SecretString {
 /// tolerance_past = "5m"
 /// tolerance_future = "5m"
 /// max_body_bytes = 1048576
+/// body_timeout = "10s"
 ///
 /// [replay]
 /// enabled = true
@@ -107,6 +108,11 @@ pub struct VerifyConfig {
     pub tolerance_future: Duration,
     /// The largest body the layer buffers; longer bodies are answered 413.
     pub max_body_bytes: usize,
+    /// How long the layer waits for the rest of a body that does not arrive at once; a body
+    /// still incomplete then is answered 408, so a sender trickling bytes cannot hold a
+    /// buffer open.
+    #[serde(with = "humantime_serde")]
+    pub body_timeout: Duration,
     /// Replay protection.
     pub replay: ReplayConfig,
 }
@@ -121,6 +127,7 @@ impl Default for VerifyConfig {
             tolerance_past: Duration::from_secs(300),
             tolerance_future: Duration::from_secs(300),
             max_body_bytes: 1024 * 1024,
+            body_timeout: Duration::from_secs(10),
             replay: ReplayConfig::default(),
         }
     }
@@ -191,6 +198,10 @@ pub struct SignConfig {
     pub signature_header: String,
     /// The largest body the signing layer buffers; longer bodies are answered 413.
     pub max_body_bytes: usize,
+    /// How long the layer waits for the rest of a body that does not arrive at once (408
+    /// past it).
+    #[serde(with = "humantime_serde")]
+    pub body_timeout: Duration,
 }
 
 impl Default for SignConfig {
@@ -202,6 +213,7 @@ impl Default for SignConfig {
             header_prefix: verify.header_prefix,
             signature_header: verify.signature_header,
             max_body_bytes: verify.max_body_bytes,
+            body_timeout: verify.body_timeout,
         }
     }
 }

@@ -42,6 +42,12 @@ pub enum WebhookError {
         /// The limit in bytes.
         limit: usize,
     },
+    /// The body did not arrive in time.
+    #[error("body not received within {after:?}")]
+    BodyTimeout {
+        /// The configured `body_timeout`.
+        after: std::time::Duration,
+    },
     /// Reading the request body failed (the client went away, a protocol error).
     #[error("reading the body failed: {0}")]
     Body(#[source] BoxError),
@@ -82,6 +88,7 @@ impl WebhookError {
             Self::Mismatch => Outcome::Mismatch,
             Self::Replay => Outcome::Replay,
             Self::TooLarge { .. } => Outcome::TooLarge,
+            Self::BodyTimeout { .. } => Outcome::BodyTimeout,
             Self::Body(_) => Outcome::BodyError,
             Self::Store(_) => Outcome::StoreError,
             Self::Config { .. } => return None,
@@ -111,6 +118,8 @@ pub enum Outcome {
     Replay,
     /// The body was over the limit.
     TooLarge,
+    /// The body did not arrive within `body_timeout`.
+    BodyTimeout,
     /// The body could not be read.
     BodyError,
     /// The replay store failed and the policy is to reject.
@@ -129,6 +138,7 @@ impl Outcome {
             Self::Mismatch => "mismatch",
             Self::Replay => "replay",
             Self::TooLarge => "too_large",
+            Self::BodyTimeout => "body_timeout",
             Self::BodyError => "body_error",
             Self::StoreError => "store_error",
         }

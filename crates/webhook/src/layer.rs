@@ -9,6 +9,7 @@ use rampart_core::telemetry::{LABEL_OUTCOME, LABEL_ROUTE};
 use tower_layer::Layer;
 
 use crate::backend::{MemoryReplayStore, ReplayStore};
+use crate::body::BodyLimits;
 use crate::clock::{Clock, SystemClock};
 use crate::config::{SignConfig, StoreErrorPolicy, VerifyConfig};
 use crate::error::{Outcome, WebhookError};
@@ -20,7 +21,8 @@ use crate::verify::Verifier;
 ///
 /// The layer reads the signature headers first and answers 401 at once when they are
 /// missing, malformed or out of the tolerance window, without reading the body. Otherwise it
-/// buffers the body (413 past `max_body_bytes`), checks the signature, checks the replay
+/// buffers the body (413 past `max_body_bytes`, 408 when it takes longer than
+/// `body_timeout`), checks the signature, checks the replay
 /// store, and passes the inner service a request with the same bytes as a
 /// [`http_body_util::Full`] body and a [`crate::VerifiedWebhook`] extension.
 ///
@@ -56,7 +58,7 @@ pub struct VerifyWebhookLayer {
 pub(crate) struct Shared {
     pub(crate) verifier: Verifier,
     pub(crate) clock: Arc<dyn Clock>,
-    pub(crate) max_body_bytes: usize,
+    pub(crate) body: BodyLimits,
     pub(crate) replay: Option<Replay>,
     /// The `ok` counter's key for the first route seen, built once.
     pub(crate) ok_key: OnceLock<RouteKey>,
@@ -93,9 +95,7 @@ impl VerifyWebhookLayer {
     /// protection is on.
     pub fn new(config: &VerifyConfig) -> Result<Self, WebhookError> {
         let verifier = Verifier::new(config)?;
-        if config.max_body_bytes == 0 {
-            return Err(WebhookError::config("max_body_bytes", "must be at least 1"));
-        }
+        let body = BodyLimits::new(config.max_body_bytes, config.body_timeout)?;
         let replay = if config.replay.enabled {
             let replay = &config.replay;
             if replay.store_timeout.is_zero() {
@@ -131,7 +131,7 @@ impl VerifyWebhookLayer {
             shared: Arc::new(Shared {
                 verifier,
                 clock: Arc::new(SystemClock),
-                max_body_bytes: config.max_body_bytes,
+                body,
                 replay,
                 ok_key: OnceLock::new(),
             }),
@@ -220,7 +220,8 @@ impl Replay {
     }
 }
 
-/// Signs outbound requests: buffers the body (413 past `max_body_bytes`), adds the
+/// Signs outbound requests: buffers the body (413 past `max_body_bytes`, 408 past
+/// `body_timeout`), adds the
 /// scheme's headers with the current time and a fresh id, and passes the request on with
 /// the same bytes as a [`http_body_util::Full`] body.
 ///
@@ -229,20 +230,17 @@ impl Replay {
 pub struct SignWebhookLayer {
     pub(crate) signer: Arc<Signer>,
     pub(crate) clock: Arc<dyn Clock>,
-    pub(crate) max_body_bytes: usize,
+    pub(crate) body: BodyLimits,
 }
 
 impl SignWebhookLayer {
     /// Checks `config` and builds the layer.
     pub fn new(config: &SignConfig) -> Result<Self, WebhookError> {
         let signer = Signer::new(config)?;
-        if config.max_body_bytes == 0 {
-            return Err(WebhookError::config("max_body_bytes", "must be at least 1"));
-        }
         Ok(Self {
             signer: Arc::new(signer),
             clock: Arc::new(SystemClock),
-            max_body_bytes: config.max_body_bytes,
+            body: BodyLimits::new(config.max_body_bytes, config.body_timeout)?,
         })
     }
 

@@ -44,6 +44,12 @@ pub(crate) fn problem_for(err: &WebhookError) -> Problem {
             "Webhook body too large",
             err.to_string(),
         ),
+        WebhookError::BodyTimeout { .. } => (
+            StatusCode::REQUEST_TIMEOUT,
+            "body-timeout",
+            "Webhook body too slow",
+            err.to_string(),
+        ),
         WebhookError::Body(_) => (
             StatusCode::BAD_REQUEST,
             "body-error",

@@ -69,10 +69,9 @@ where
             .verifier
             .check_headers(&parts.headers, now)
             .and_then(|pending| {
-                if announced_too_large(&body, self.shared.max_body_bytes) {
-                    return Err(WebhookError::TooLarge {
-                        limit: self.shared.max_body_bytes,
-                    });
+                let limit = self.shared.body.max_bytes;
+                if announced_too_large(&body, limit) {
+                    return Err(WebhookError::TooLarge { limit });
                 }
                 Ok(pending)
             });
@@ -82,7 +81,7 @@ where
                 // The ready service goes into the future; a fresh clone stays for the next call.
                 let clone = self.inner.clone();
                 let inner = std::mem::replace(&mut self.inner, clone);
-                let collect = Collect::new(body, self.shared.max_body_bytes);
+                let collect = Collect::new(body, self.shared.body);
                 ResponseFuture::collecting(
                     collect,
                     pending,
@@ -153,14 +152,15 @@ where
     }
 
     fn call(&mut self, request: Request<B>) -> Self::Future {
-        let limit = self.layer.max_body_bytes;
+        let limits = self.layer.body;
         let (parts, body) = request.into_parts();
-        if announced_too_large(&body, limit) {
+        if announced_too_large(&body, limits.max_bytes) {
+            let limit = limits.max_bytes;
             return SignResponseFuture::refused(&WebhookError::TooLarge { limit });
         }
         // The ready service goes into the future; a fresh clone stays for the next call.
         let clone = self.inner.clone();
         let inner = std::mem::replace(&mut self.inner, clone);
-        SignResponseFuture::collecting(Collect::new(body, limit), inner, parts, self.layer.clone())
+        SignResponseFuture::collecting(Collect::new(body, limits), inner, parts, self.layer.clone())
     }
 }

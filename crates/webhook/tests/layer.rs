@@ -5,7 +5,7 @@ mod common;
 use std::time::Duration;
 
 use bytes::Bytes;
-use common::{App, post, serve};
+use common::{App, post, post_paced, serve};
 use http::{HeaderMap, StatusCode};
 use metrics_util::debugging::{DebugValue, DebuggingRecorder};
 use rampart_core::PROBLEM_JSON;
@@ -481,4 +481,80 @@ async fn readiness_is_the_inner_services() {
     assert!(service.poll_ready::<Incoming>().is_pending());
     handle.allow(1);
     assert!(service.poll_ready::<Incoming>().is_ready());
+}
+
+#[tokio::test]
+async fn a_body_that_stops_coming_is_answered_408() {
+    let mut config = config(SchemeKind::Standard, SECRET, 1024);
+    config.body_timeout = Duration::from_millis(300);
+    let (app, server, _) = receiver(&config).await;
+    let body: &'static [u8] = br#"{"event":"paid","amount":42}"#;
+    let headers = sign(SchemeKind::Standard, SECRET, "msg_slow", NOW, body);
+
+    // Half the body, then nothing more: refused once the body timeout passes.
+    let frames = vec![(Duration::ZERO, &body[..10])];
+    let answer = tokio::time::timeout(
+        Duration::from_secs(10),
+        post_paced(&server.url(), &headers, frames, true),
+    )
+    .await
+    .expect("answered without waiting for the body to end");
+    assert_eq!(answer.status, StatusCode::REQUEST_TIMEOUT);
+    assert_eq!(answer.json()["type"], "urn:rampart:webhook:body-timeout");
+    assert_eq!(app.calls(), 0);
+
+    // The same body in two frames with a pause shorter than the timeout goes through whole.
+    let frames = vec![
+        (Duration::ZERO, &body[..10]),
+        (Duration::from_millis(100), &body[10..]),
+    ];
+    let answer = post_paced(&server.url(), &headers, frames, false).await;
+    assert_eq!(answer.status, StatusCode::OK);
+    assert_eq!(&answer.body[..], body);
+    assert_eq!(app.calls(), 1);
+}
+
+#[tokio::test]
+async fn the_sign_layer_also_bounds_the_time_it_waits_for_a_body() {
+    use futures_util::StreamExt;
+
+    let sign_config = SignConfig {
+        secrets: vec![SECRET.into()],
+        body_timeout: Duration::from_millis(300),
+        ..SignConfig::default()
+    };
+    let outbound = SignWebhookLayer::new(&sign_config)
+        .unwrap()
+        .layer(tower::service_fn(
+            |_: http::Request<http_body_util::Full<Bytes>>| async {
+                Ok::<_, std::convert::Infallible>(http::Response::new(
+                    http_body_util::Empty::<Bytes>::new(),
+                ))
+            },
+        ));
+
+    // The first frame of a body comes, the rest never does.
+    let first = Ok::<_, std::convert::Infallible>(hyper::body::Frame::data(Bytes::from_static(
+        b"{\"half\":",
+    )));
+    let stalled = futures_util::stream::iter([first]).chain(futures_util::stream::pending());
+    let request = http::Request::post("http://subscriber.invalid/hook")
+        .body(http_body_util::StreamBody::new(stalled))
+        .unwrap();
+    let response = tokio::time::timeout(
+        Duration::from_secs(10),
+        tower::ServiceExt::oneshot(outbound, request),
+    )
+    .await
+    .expect("answered without waiting for the body to end")
+    .unwrap();
+    assert_eq!(response.status(), StatusCode::REQUEST_TIMEOUT);
+}
+
+#[test]
+fn a_zero_body_timeout_is_refused_at_construction() {
+    let mut config = config(SchemeKind::Standard, SECRET, 1024);
+    config.body_timeout = Duration::ZERO;
+    let err = VerifyWebhookLayer::new(&config).unwrap_err();
+    assert!(err.to_string().contains("body_timeout"), "{err}");
 }

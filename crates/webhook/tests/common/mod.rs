@@ -116,6 +116,41 @@ impl Answer {
     }
 }
 
+/// POSTs a body sent as `frames`, each after its delay; with `stall`, the body then never
+/// ends, as a sender that stopped mid-body.
+pub async fn post_paced(
+    url: &str,
+    headers: &HeaderMap,
+    frames: Vec<(std::time::Duration, &'static [u8])>,
+    stall: bool,
+) -> Answer {
+    use futures_util::StreamExt;
+
+    let paced = futures_util::stream::iter(frames).then(|(delay, chunk)| async move {
+        tokio::time::sleep(delay).await;
+        Ok::<_, Infallible>(Frame::data(Bytes::from_static(chunk)))
+    });
+    let body: ClientBody = if stall {
+        BodyExt::boxed(StreamBody::new(
+            paced.chain(futures_util::stream::pending()),
+        ))
+    } else {
+        BodyExt::boxed(StreamBody::new(paced))
+    };
+    let mut request = Request::post(url).body(body).unwrap();
+    request.headers_mut().extend(headers.clone());
+    answer(client().request(request).await.expect("the server answers")).await
+}
+
+async fn answer(response: Response<Incoming>) -> Answer {
+    let (parts, body) = response.into_parts();
+    Answer {
+        status: parts.status,
+        headers: parts.headers,
+        body: body.collect().await.unwrap().to_bytes(),
+    }
+}
+
 /// POSTs `body` with `headers`; `chunks` > 1 sends it in that many frames with no
 /// `Content-Length` (chunked transfer encoding).
 pub async fn post(url: &str, headers: &HeaderMap, body: &[u8], chunks: usize) -> Answer {
@@ -131,11 +166,5 @@ pub async fn post(url: &str, headers: &HeaderMap, body: &[u8], chunks: usize) ->
     };
     let mut request = Request::post(url).body(body).unwrap();
     request.headers_mut().extend(headers.clone());
-    let response = client().request(request).await.expect("the server answers");
-    let (parts, body) = response.into_parts();
-    Answer {
-        status: parts.status,
-        headers: parts.headers,
-        body: body.collect().await.unwrap().to_bytes(),
-    }
+    answer(client().request(request).await.expect("the server answers")).await
 }
