@@ -5,9 +5,8 @@ mod common;
 use std::time::Duration;
 
 use bytes::Bytes;
-use common::{App, post, post_paced, serve};
+use common::{App, counted_verifications, counts_by, expected_counts, post, post_paced, serve};
 use http::{HeaderMap, StatusCode};
-use metrics_util::debugging::{DebugValue, DebuggingRecorder};
 use rampart_core::PROBLEM_JSON;
 use rampart_test_support::{Behavior, Upstream};
 use rampart_webhook::{
@@ -287,16 +286,7 @@ async fn github_replays_are_refused_even_under_a_new_delivery_id() {
 
 #[test]
 fn every_outcome_is_counted_with_route_scheme_and_outcome() {
-    let recorder = DebuggingRecorder::new();
-    let snapshotter = recorder.snapshotter();
-    let _guard = metrics::set_default_local_recorder(&recorder);
-    // One thread for server, client and recorder alike.
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-
-    runtime.block_on(async {
+    let counted = counted_verifications(async {
         let (_, server, _) = receiver(&config(SchemeKind::Standard, SECRET, 64)).await;
         let ok = sign(SchemeKind::Standard, SECRET, "msg_m", NOW, b"{}");
         post(&server.url(), &ok, b"{}", 1).await;
@@ -313,26 +303,11 @@ fn every_outcome_is_counted_with_route_scheme_and_outcome() {
         post(&server.url(), &other, b"{\"changed\":1}", 1).await;
     });
 
-    let mut counts = std::collections::BTreeMap::new();
-    for (key, _, _, value) in snapshotter.snapshot().into_vec() {
-        let key = key.key();
-        if key.name() != "rampart_webhook_verifications_total" {
-            continue;
-        }
-        let label = |name: &str| {
-            key.labels()
-                .find(|label| label.key() == name)
-                .map(|label| label.value().to_owned())
-                .unwrap()
-        };
-        assert_eq!(label("scheme"), "standard");
-        assert_eq!(label("route"), "unknown");
-        let DebugValue::Counter(count) = value else {
-            panic!("a counter")
-        };
-        counts.insert(label("outcome"), count);
+    for (labels, _) in &counted {
+        assert_eq!(labels["scheme"], "standard");
+        assert_eq!(labels["route"], "unknown");
     }
-    let expected: std::collections::BTreeMap<String, u64> = [
+    let expected = expected_counts(&[
         ("ok", 1),
         ("replay", 1),
         ("missing", 1),
@@ -340,24 +315,13 @@ fn every_outcome_is_counted_with_route_scheme_and_outcome() {
         ("expired", 1),
         ("malformed", 1),
         ("mismatch", 1),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_owned(), v))
-    .collect();
-    assert_eq!(counts, expected);
+    ]);
+    assert_eq!(counts_by(&counted, "outcome"), expected);
 }
 
 #[test]
 fn verified_requests_are_counted_under_their_own_route() {
     use tower::ServiceExt;
-
-    let recorder = DebuggingRecorder::new();
-    let snapshotter = recorder.snapshotter();
-    let _guard = metrics::set_default_local_recorder(&recorder);
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
 
     // One layer in front of two routes, the first seen twice, around an inner service that
     // accepts everything.
@@ -374,7 +338,7 @@ fn verified_requests_are_counted_under_their_own_route() {
         },
     ));
     let headers = sign(SchemeKind::Standard, SECRET, "msg_r", NOW, b"{}");
-    runtime.block_on(async {
+    let counted = counted_verifications(async {
         for route in ["orders", "billing", "orders"] {
             let mut request = http::Request::post("/hook")
                 .body(http_body_util::Full::new(Bytes::from_static(b"{}")))
@@ -388,27 +352,11 @@ fn verified_requests_are_counted_under_their_own_route() {
         }
     });
 
-    let mut counts = std::collections::BTreeMap::new();
-    for (key, _, _, value) in snapshotter.snapshot().into_vec() {
-        let key = key.key();
-        let label = |name: &str| {
-            key.labels()
-                .find(|label| label.key() == name)
-                .map(|label| label.value().to_owned())
-                .unwrap()
-        };
-        assert_eq!(key.name(), "rampart_webhook_verifications_total");
-        assert_eq!(label("outcome"), "ok");
-        let DebugValue::Counter(count) = value else {
-            panic!("a counter")
-        };
-        counts.insert(label("route"), count);
+    for (labels, _) in &counted {
+        assert_eq!(labels["outcome"], "ok");
     }
-    let expected: std::collections::BTreeMap<String, u64> = [("orders", 2), ("billing", 1)]
-        .into_iter()
-        .map(|(k, v)| (k.to_owned(), v))
-        .collect();
-    assert_eq!(counts, expected);
+    let expected = expected_counts(&[("orders", 2), ("billing", 1)]);
+    assert_eq!(counts_by(&counted, "route"), expected);
 }
 
 #[tokio::test]

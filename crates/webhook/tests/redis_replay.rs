@@ -2,12 +2,10 @@
 
 mod common;
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
-use common::{App, post, serve};
+use common::{App, counted_verifications, counts_by, expected_counts, post, serve};
 use http::{HeaderMap, StatusCode};
-use metrics_util::debugging::{DebugValue, DebuggingRecorder};
 use rampart_core::redis::{RedisConfig, RedisPool};
 use rampart_test_support::{RedisCluster, RedisServer, Upstream};
 use rampart_webhook::{
@@ -122,36 +120,17 @@ async fn a_failed_delivery_releases_its_id_in_redis() {
 
 #[test]
 fn redis_down_answers_503_or_accepts_as_configured() {
-    let recorder = DebuggingRecorder::new();
-    let snapshotter = recorder.snapshotter();
-    let _guard = metrics::set_default_local_recorder(&recorder);
-    // One thread for servers, clients and the recorder alike.
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    runtime.block_on(redis_down_scenario());
+    let counted = counted_verifications(redis_down_scenario());
 
     // Each way through is counted: a webhook accepted without a replay check is not `ok`.
-    let mut counts = BTreeMap::new();
-    for (key, _, _, value) in snapshotter.snapshot().into_vec() {
-        let key = key.key();
-        let outcome = key.labels().find(|label| label.key() == "outcome");
-        if let (Some(outcome), DebugValue::Counter(count)) = (outcome, value) {
-            counts.insert(outcome.value().to_owned(), count);
-        }
-    }
-    let expected: BTreeMap<String, u64> = [
+    let expected = expected_counts(&[
         ("store_error", 1),
         ("unchecked", 1),
         ("mismatch", 1),
         ("ok", 1),
         ("replay", 1),
-    ]
-    .into_iter()
-    .map(|(outcome, count)| (outcome.to_owned(), count))
-    .collect();
-    assert_eq!(counts, expected);
+    ]);
+    assert_eq!(counts_by(&counted, "outcome"), expected);
 }
 
 async fn redis_down_scenario() {

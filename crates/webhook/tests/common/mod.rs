@@ -17,6 +17,7 @@ use hyper::body::{Frame, Incoming};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
+use metrics_util::debugging::{DebugValue, DebuggingRecorder};
 use rampart_core::{BoxError, ResponseBody};
 use rampart_test_support::Upstream;
 use rampart_webhook::VerifiedWebhook;
@@ -167,4 +168,53 @@ pub async fn post(url: &str, headers: &HeaderMap, body: &[u8], chunks: usize) ->
     let mut request = Request::post(url).body(body).unwrap();
     request.headers_mut().extend(headers.clone());
     answer(client().request(request).await.expect("the server answers")).await
+}
+
+/// One `rampart_webhook_verifications_total` counter: its labels by name, and its count.
+pub type Counted = (std::collections::BTreeMap<String, String>, u64);
+
+/// Runs `scenario` on one thread with a metrics recorder of its own (servers, clients and
+/// the recorder alike), then returns every verification counter it left.
+pub fn counted_verifications(scenario: impl Future<Output = ()>) -> Vec<Counted> {
+    let recorder = DebuggingRecorder::new();
+    let snapshotter = recorder.snapshotter();
+    let _guard = metrics::set_default_local_recorder(&recorder);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(scenario);
+
+    let mut counted = Vec::new();
+    for (key, _, _, value) in snapshotter.snapshot().into_vec() {
+        let key = key.key();
+        if key.name() != "rampart_webhook_verifications_total" {
+            continue;
+        }
+        let DebugValue::Counter(count) = value else {
+            panic!("{} is a counter", key.name())
+        };
+        let labels = key
+            .labels()
+            .map(|label| (label.key().to_owned(), label.value().to_owned()))
+            .collect();
+        counted.push((labels, count));
+    }
+    counted
+}
+
+/// The counts by the value of one label.
+pub fn counts_by(counted: &[Counted], label: &str) -> std::collections::BTreeMap<String, u64> {
+    counted
+        .iter()
+        .map(|(labels, count)| (labels[label].clone(), *count))
+        .collect()
+}
+
+/// The map a test expects, from string literals.
+pub fn expected_counts(pairs: &[(&str, u64)]) -> std::collections::BTreeMap<String, u64> {
+    pairs
+        .iter()
+        .map(|(name, count)| ((*name).to_owned(), *count))
+        .collect()
 }
