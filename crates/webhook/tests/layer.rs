@@ -5,12 +5,14 @@ mod common;
 use std::time::Duration;
 
 use bytes::Bytes;
-use common::{App, counted_verifications, counts_by, expected_counts, post, post_paced, serve};
+use common::{
+    App, counted_verifications, counts_by, expected_counts, post, post_paced, serve, signed as sign,
+};
 use http::{HeaderMap, StatusCode};
 use rampart_core::PROBLEM_JSON;
 use rampart_test_support::{Behavior, Upstream};
 use rampart_webhook::{
-    ManualClock, SchemeKind, SignConfig, SignWebhookLayer, Signer, Verifier, VerifyConfig,
+    ManualClock, SchemeKind, SignConfig, SignWebhookLayer, Verifier, VerifyConfig,
     VerifyWebhookLayer,
 };
 use tower::Layer;
@@ -25,21 +27,6 @@ fn config(scheme: SchemeKind, secret: &str, max_body_bytes: usize) -> VerifyConf
         max_body_bytes,
         ..VerifyConfig::default()
     }
-}
-
-fn sign(scheme: SchemeKind, secret: &str, id: &str, ts: u64, body: &[u8]) -> HeaderMap {
-    let signer = Signer::new(&SignConfig {
-        scheme,
-        secrets: vec![secret.into()],
-        ..SignConfig::default()
-    })
-    .unwrap();
-    let mut headers = HeaderMap::new();
-    signer
-        .sign_with(id, ts, body)
-        .unwrap()
-        .apply_to(&mut headers);
-    headers
 }
 
 /// A receiver behind the verification layer, its clock standing at `NOW`.

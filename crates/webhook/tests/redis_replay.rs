@@ -9,8 +9,8 @@ use http::{HeaderMap, StatusCode};
 use rampart_core::redis::{RedisConfig, RedisPool};
 use rampart_test_support::{RedisCluster, RedisServer, Upstream};
 use rampart_webhook::{
-    ManualClock, RedisReplayStore, ReplayConfig, SchemeKind, SignConfig, Signer, StoreErrorPolicy,
-    VerifyConfig, VerifyWebhookLayer,
+    ManualClock, RedisReplayStore, ReplayConfig, SchemeKind, StoreErrorPolicy, VerifyConfig,
+    VerifyWebhookLayer,
 };
 use tower::Layer;
 
@@ -18,18 +18,7 @@ const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 const NOW: u64 = 1_700_000_000;
 
 fn sign(id: &str, ts: u64, body: &[u8]) -> HeaderMap {
-    let signer = Signer::new(&SignConfig {
-        scheme: SchemeKind::Standard,
-        secrets: vec![SECRET.into()],
-        ..SignConfig::default()
-    })
-    .unwrap();
-    let mut headers = HeaderMap::new();
-    signer
-        .sign_with(id, ts, body)
-        .unwrap()
-        .apply_to(&mut headers);
-    headers
+    common::signed(SchemeKind::Standard, SECRET, id, ts, body)
 }
 
 /// One receiver (think: one gateway) with its own pool to the shared Redis.

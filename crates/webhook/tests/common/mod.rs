@@ -20,10 +20,26 @@ use hyper_util::rt::TokioExecutor;
 use metrics_util::debugging::{DebugValue, DebuggingRecorder};
 use rampart_core::{BoxError, ResponseBody};
 use rampart_test_support::Upstream;
-use rampart_webhook::VerifiedWebhook;
+use rampart_webhook::{SchemeKind, SignConfig, Signer, VerifiedWebhook};
 use tower::{Service, ServiceExt};
 
 pub type ClientBody = BoxBody<Bytes, Infallible>;
+
+/// The headers `secret` signs a webhook with under `scheme`, for a fixed id and timestamp.
+pub fn signed(scheme: SchemeKind, secret: &str, id: &str, ts: u64, body: &[u8]) -> HeaderMap {
+    let signer = Signer::new(&SignConfig {
+        scheme,
+        secrets: vec![secret.into()],
+        ..SignConfig::default()
+    })
+    .unwrap();
+    let mut headers = HeaderMap::new();
+    signer
+        .sign_with(id, ts, body)
+        .unwrap()
+        .apply_to(&mut headers);
+    headers
+}
 
 /// A receiver application: echoes the body it was given, reports the verified id in
 /// `x-seen-id`, and answers 500 while `fail_next` is above zero.
