@@ -29,6 +29,18 @@ impl BodyLimits {
         }
         Ok(Self { max_bytes, timeout })
     }
+
+    /// Refuses at once a body that announces (by `Content-Length`) more than the limit,
+    /// before a byte of it is read.
+    pub(crate) fn check_announced<B: Body>(&self, body: &B) -> Result<(), WebhookError> {
+        let announced = usize::try_from(body.size_hint().lower()).unwrap_or(usize::MAX);
+        if announced > self.max_bytes {
+            return Err(WebhookError::TooLarge {
+                limit: self.max_bytes,
+            });
+        }
+        Ok(())
+    }
 }
 
 pin_project! {
@@ -115,9 +127,4 @@ where
             }
         }
     }
-}
-
-/// Whether the body announces (by `Content-Length`) more than `limit` bytes.
-pub(crate) fn announced_too_large<B: Body>(body: &B, limit: usize) -> bool {
-    usize::try_from(body.size_hint().lower()).map_or(true, |lower| lower > limit)
 }

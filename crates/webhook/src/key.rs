@@ -8,7 +8,7 @@ use ed25519_dalek::{SigningKey, VerifyingKey};
 
 use crate::config::{SchemeKind, SecretString};
 use crate::error::WebhookError;
-pub(crate) use crate::mac::HmacKey;
+use crate::mac::HmacKey;
 
 /// Prefix of a Standard Webhooks HMAC secret.
 pub const SECRET_PREFIX: &str = "whsec_";

@@ -22,9 +22,9 @@ use crate::verify::Verifier;
 /// The layer reads the signature headers first and answers 401 at once when they are
 /// missing, malformed or out of the tolerance window, without reading the body. Otherwise it
 /// buffers the body (413 past `max_body_bytes`, 408 when it takes longer than
-/// `body_timeout`), checks the signature, checks the replay
-/// store, and passes the inner service a request with the same bytes as a
-/// [`http_body_util::Full`] body and a [`crate::VerifiedWebhook`] extension.
+/// `body_timeout`), checks the signature, checks the replay store, and passes the inner
+/// service a request with the same bytes as a [`http_body_util::Full`] body and a
+/// [`crate::VerifiedWebhook`] extension.
 ///
 /// It sheds in `call` rather than pushing back: `poll_ready` is the inner service's.
 ///
@@ -221,9 +221,8 @@ impl Replay {
 }
 
 /// Signs outbound requests: buffers the body (413 past `max_body_bytes`, 408 past
-/// `body_timeout`), adds the
-/// scheme's headers with the current time and a fresh id, and passes the request on with
-/// the same bytes as a [`http_body_util::Full`] body.
+/// `body_timeout`), adds the scheme's headers with the current time and a fresh id, and
+/// passes the request on with the same bytes as a [`http_body_util::Full`] body.
 ///
 /// It sheds nothing and pushes back only as the inner service does.
 #[derive(Debug, Clone)]

@@ -5,7 +5,7 @@
 //! in a few known pieces (`id`, `.`, timestamp, `.`, body), so only the two 32-byte states
 //! are kept: whole blocks of the body go straight to SHA-256's compression function, and a
 //! single stack block collects the bytes where pieces meet and the padding at the end. At
-//! 1 KiB this takes about a tenth off the verifier's time. The tests check every result
+//! 1 KiB this takes about 8% off the verifier's time. The tests check every result
 //! against the `hmac` crate.
 
 use std::fmt;

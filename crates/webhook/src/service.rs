@@ -10,8 +10,7 @@ use http_body_util::Full;
 use rampart_core::{BoxError, RequestId, ResponseBody, RouteName};
 use tower_service::Service;
 
-use crate::body::{Collect, announced_too_large};
-use crate::error::WebhookError;
+use crate::body::Collect;
 use crate::future::{ResponseFuture, SignResponseFuture};
 use crate::layer::{Shared, SignWebhookLayer};
 
@@ -69,10 +68,7 @@ where
             .verifier
             .check_headers(&parts.headers, now)
             .and_then(|pending| {
-                let limit = self.shared.body.max_bytes;
-                if announced_too_large(&body, limit) {
-                    return Err(WebhookError::TooLarge { limit });
-                }
+                self.shared.body.check_announced(&body)?;
                 Ok(pending)
             });
 
@@ -154,9 +150,8 @@ where
     fn call(&mut self, request: Request<B>) -> Self::Future {
         let limits = self.layer.body;
         let (parts, body) = request.into_parts();
-        if announced_too_large(&body, limits.max_bytes) {
-            let limit = limits.max_bytes;
-            return SignResponseFuture::refused(&WebhookError::TooLarge { limit });
+        if let Err(err) = limits.check_announced(&body) {
+            return SignResponseFuture::refused(&err);
         }
         // The ready service goes into the future; a fresh clone stays for the next call.
         let clone = self.inner.clone();

@@ -8,7 +8,8 @@ use subtle::{Choice, ConstantTimeEq};
 
 use crate::config::{SchemeKind, VerifyConfig};
 use crate::error::WebhookError;
-use crate::key::{self, HmacKey, VerifyKey};
+use crate::key::{self, VerifyKey};
+use crate::mac::HmacKey;
 use crate::scheme::{MAX_ID_LEN, Scheme, Sent};
 
 /// The most signatures one header may list. Senders list one per active secret, so a
