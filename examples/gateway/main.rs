@@ -13,6 +13,7 @@ mod cli;
 mod config;
 mod demo;
 mod drain;
+mod http1;
 mod pool;
 mod proxy;
 mod ratelimit;

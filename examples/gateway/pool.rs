@@ -1,30 +1,25 @@
 //! Connections to one upstream, kept open between requests.
 //!
-//! hyper-util's general-purpose client keys its pool by host, spawns a task per HTTP/1
-//! request to notice when the connection is free again, and retries through layers of
-//! generic connectors. A gateway knows its upstreams in advance, so each gets a pool of its
-//! own: an HTTP/1.1 connection goes back to the pool when the response body has been read to
-//! its end, and an h2c upstream shares one multiplexed connection.
+//! A gateway knows its upstreams in advance, so each gets a pool of its own. An HTTP/1.1
+//! connection, spoken by our own client (`http1::client`), goes back to the pool when the
+//! response body has been read to its end; an h2c upstream shares one multiplexed connection,
+//! driven by hyper.
 
 use std::future::Future;
-use std::pin::Pin;
-use std::sync::{Arc, Mutex, PoisonError, Weak};
-use std::task::{Context, Poll};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use bytes::Bytes;
 use http::header::{self, HeaderValue};
 use http::uri::Authority;
 use http::{Request, Response};
-use http_body::{Body, Frame, SizeHint};
-use hyper::body::Incoming;
-use hyper::client::conn::{http1, http2};
+use hyper::client::conn::http2;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 
 use crate::GatewayBody;
 use crate::config::{UpstreamConfig, UpstreamProtocol};
+use crate::http1::client::{self, ExchangeError, Outgoing, UpstreamConnection};
 
 /// Why a request could not be handed to the upstream.
 #[derive(Debug, thiserror::Error)]
@@ -38,9 +33,19 @@ pub(crate) enum SendError {
         #[source]
         source: std::io::Error,
     },
-    /// The connection was made but the HTTP exchange failed.
+    /// The connection was made but the HTTP/2 exchange failed.
     #[error("exchanging with the upstream")]
     Http(#[from] hyper::Error),
+    /// The connection was made but the HTTP/1.1 exchange failed.
+    #[error("exchanging with the upstream")]
+    Exchange(#[from] ExchangeError),
+}
+
+impl SendError {
+    /// Whether the client's own request body is what failed, rather than the upstream.
+    pub(crate) fn is_client_body(&self) -> bool {
+        matches!(self, Self::Exchange(ExchangeError::ClientBody(_)))
+    }
 }
 
 /// One upstream's connections.
@@ -65,7 +70,7 @@ pub(crate) struct ConnectionPool {
 
 #[derive(Debug)]
 struct IdleConnection {
-    sender: http1::SendRequest<GatewayBody>,
+    connection: UpstreamConnection,
     since: Instant,
 }
 
@@ -99,9 +104,9 @@ impl ConnectionPool {
 
     /// Sends `request` (its URI in origin form) and returns the upstream's response head.
     ///
-    /// A pooled HTTP/1.1 connection that turns out to be closed before the request was
-    /// written is skipped and the request tried on the next one, so an upstream closing idle
-    /// connections does not turn into errors.
+    /// A pooled HTTP/1.1 connection that the upstream turns out to have closed, before it
+    /// answered a byte, is given up and a request that can be sent twice is tried on the next
+    /// one, so an upstream closing idle connections does not turn into errors.
     pub(crate) async fn send(
         self: &Arc<Self>,
         request: Request<GatewayBody>,
@@ -114,47 +119,27 @@ impl ConnectionPool {
 
     async fn send_http1(
         self: &Arc<Self>,
-        mut request: Request<GatewayBody>,
+        request: Request<GatewayBody>,
     ) -> Result<Response<GatewayBody>, SendError> {
-        if !request.headers().contains_key(header::HOST) {
-            request
-                .headers_mut()
-                .insert(header::HOST, self.host_header.clone());
+        let (mut parts, body) = request.into_parts();
+        if !parts.headers.contains_key(header::HOST) {
+            parts.headers.insert(header::HOST, self.host_header.clone());
         }
+        let mut outgoing = Outgoing::new(parts, body);
 
         loop {
-            let (mut sender, reused) = match self.checkout() {
-                Some(sender) => (sender, true),
+            let (mut connection, reused) = match self.checkout() {
+                Some(connection) => (connection, true),
                 // Boxed: connecting is rare, and its state would otherwise make every
                 // request's future larger, and so slower to move.
                 None => (Box::pin(self.connect_http1()).await?, false),
             };
-
-            // A connection checked in at the end of a body may need its task to run once
-            // before it takes the next request.
-            if let Err(err) = sender.ready().await {
-                if reused {
-                    continue;
+            match client::exchange(&mut connection, &mut outgoing).await {
+                Ok(head) => return Ok(client::response(head, connection, outgoing, self)),
+                Err(err) if reused && err.answered_nothing() && outgoing.replayable() => {
+                    outgoing.rewind();
                 }
-                return Err(err.into());
-            }
-
-            match sender.try_send_request(request).await {
-                Ok(response) => {
-                    return Ok(response.map(|body| {
-                        let body = ReturnOnEnd {
-                            inner: body,
-                            connection: Some((sender, Arc::downgrade(self))),
-                            ended: false,
-                        };
-                        crate::box_body(body)
-                    }));
-                }
-                Err(mut err) => match err.take_message() {
-                    // Not a byte was written: safe to try elsewhere.
-                    Some(unsent) if reused => request = unsent,
-                    _ => return Err(err.into_error().into()),
-                },
+                Err(err) => return Err(err.into()),
             }
         }
     }
@@ -195,27 +180,24 @@ impl ConnectionPool {
             .cloned()
     }
 
-    /// The most recently used idle connection that is still open and fresh.
-    fn checkout(&self) -> Option<http1::SendRequest<GatewayBody>> {
+    /// The most recently used idle connection that is still fresh.
+    fn checkout(&self) -> Option<UpstreamConnection> {
         let mut idle = lock(&self.idle);
-        while let Some(connection) = idle.pop() {
-            if !connection.sender.is_closed() && connection.since.elapsed() < self.idle_timeout {
-                return Some(connection.sender);
+        while let Some(idle) = idle.pop() {
+            if idle.since.elapsed() < self.idle_timeout {
+                return Some(idle.connection);
             }
         }
         None
     }
 
     /// Keeps a connection whose last response has been read, if there is room.
-    fn checkin(self: &Arc<Self>, sender: http1::SendRequest<GatewayBody>) {
-        if sender.is_closed() {
-            return;
-        }
+    pub(crate) fn checkin(self: &Arc<Self>, connection: UpstreamConnection) {
         self.sweeper_started.call_once(|| self.start_sweeper());
         let mut idle = lock(&self.idle);
         if idle.len() < self.max_idle {
             idle.push(IdleConnection {
-                sender,
+                connection,
                 since: Instant::now(),
             });
         }
@@ -232,26 +214,17 @@ impl ConnectionPool {
                 tick.tick().await;
                 let Some(pool) = pool.upgrade() else { return };
                 let timeout = pool.idle_timeout;
-                lock(&pool.idle).retain(|connection| {
-                    !connection.sender.is_closed() && connection.since.elapsed() < timeout
-                });
+                lock(&pool.idle).retain(|idle| idle.since.elapsed() < timeout);
             }
         });
     }
 
-    async fn connect_http1(&self) -> Result<http1::SendRequest<GatewayBody>, SendError> {
-        let io = self.connect_tcp().await?;
-        let (sender, connection) = http1::Builder::new()
-            // Flattened writes, for the reason the server gives (see `server::serve`).
-            .writev(false)
-            .handshake(io)
-            .await?;
-        drive(connection, "upstream connection ended with an error");
-        Ok(sender)
+    async fn connect_http1(&self) -> Result<UpstreamConnection, SendError> {
+        Ok(UpstreamConnection::new(self.connect_tcp().await?))
     }
 
     async fn connect_h2c(&self) -> Result<http2::SendRequest<GatewayBody>, SendError> {
-        let io = self.connect_tcp().await?;
+        let io = TokioIo::new(self.connect_tcp().await?);
         let (sender, connection) = http2::Builder::new(TokioExecutor::new())
             .timer(TokioTimer::new())
             .handshake(io)
@@ -260,7 +233,7 @@ impl ConnectionPool {
         Ok(sender)
     }
 
-    async fn connect_tcp(&self) -> Result<TokioIo<TcpStream>, SendError> {
+    async fn connect_tcp(&self) -> Result<TcpStream, SendError> {
         let connect_error = |source| SendError::Connect {
             addr: self.authority.clone(),
             source,
@@ -280,7 +253,7 @@ impl ConnectionPool {
             })?
             .map_err(connect_error)?;
         stream.set_nodelay(true).map_err(connect_error)?;
-        Ok(TokioIo::new(stream))
+        Ok(stream)
     }
 }
 
@@ -300,53 +273,4 @@ where
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     // The guarded data stays consistent whatever panicked: a vector of connections.
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
-pin_project_lite::pin_project! {
-    /// An HTTP/1.1 response body that returns its connection to the pool once read to the
-    /// end; a body dropped earlier takes its connection with it, since the rest of the
-    /// response would still be on the wire.
-    struct ReturnOnEnd {
-        #[pin]
-        inner: Incoming,
-        connection: Option<(http1::SendRequest<GatewayBody>, Weak<ConnectionPool>)>,
-        ended: bool,
-    }
-
-    impl PinnedDrop for ReturnOnEnd {
-        fn drop(this: Pin<&mut Self>) {
-            let this = this.project();
-            if (*this.ended || this.inner.is_end_stream())
-                && let Some((sender, pool)) = this.connection.take()
-                && let Some(pool) = pool.upgrade()
-            {
-                pool.checkin(sender);
-            }
-        }
-    }
-}
-
-impl Body for ReturnOnEnd {
-    type Data = Bytes;
-    type Error = hyper::Error;
-
-    fn poll_frame(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
-        let this = self.project();
-        let frame = this.inner.poll_frame(cx);
-        if let Poll::Ready(None) = frame {
-            *this.ended = true;
-        }
-        frame
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.ended || self.inner.is_end_stream()
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        self.inner.size_hint()
-    }
 }

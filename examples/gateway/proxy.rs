@@ -90,6 +90,18 @@ impl tower::Service<Request<GatewayBody>> for Proxy {
             );
             let response = match sent.await {
                 Ok(Ok(response)) => response,
+                Ok(Err(err)) if err.is_client_body() => {
+                    tracing::debug!(
+                        request.id = %display_id(request_id.as_ref()),
+                        upstream = %upstream.name,
+                        error = %error_chain(&err),
+                        "the client's request body failed on its way upstream"
+                    );
+                    let problem = Problem::new(StatusCode::BAD_REQUEST)
+                        .with_detail("the request body is malformed or ended early")
+                        .with_request_id(request_id.as_ref());
+                    return Ok(problem_response(problem));
+                }
                 Ok(Err(err)) => {
                     tracing::warn!(
                         request.id = %display_id(request_id.as_ref()),

@@ -9,9 +9,6 @@ use std::time::Duration;
 
 use http::header::{HeaderName, HeaderValue};
 use http::{Request, Response, StatusCode};
-use hyper::body::Incoming;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::server::conn::auto;
 use rampart_core::{ClientIp, PeerAddr, Problem, RequestId, RouteName, TrustedProxies};
 use tokio::net::TcpListener;
 use tokio::time::Instant;
@@ -20,6 +17,7 @@ use tower::ServiceExt;
 use crate::admin::Admin;
 use crate::config::RouteConfig;
 use crate::drain::Drain;
+use crate::http1::server::ClientConnection;
 use crate::stack::{RouteService, Shared};
 use crate::telemetry::RouteMetrics;
 use crate::{GatewayBody, problem_response};
@@ -91,10 +89,10 @@ impl Gateway {
     }
 
     /// Handles one request from `peer`, whatever happens: errors become problem responses.
-    async fn handle(
+    pub(crate) async fn handle(
         self: Arc<Self>,
         peer: SocketAddr,
-        mut request: Request<Incoming>,
+        mut request: Request<GatewayBody>,
     ) -> Result<Response<GatewayBody>, Infallible> {
         let started = Instant::now();
         let (request_id, request_id_header) = request_id(&request);
@@ -136,7 +134,6 @@ impl Gateway {
             .find(|r| r.matches(request.method(), path))
         {
             request.extensions_mut().insert(route.name.clone());
-            let request: Request<GatewayBody> = request.map(crate::box_body);
             // Boxed so the connection future does not name the stack's types, which trips a
             // compiler limitation about higher-ranked lifetimes in `Send` checks.
             let call: Pin<Box<dyn Future<Output = Result<_, Infallible>> + Send>> =
@@ -188,16 +185,6 @@ pub(crate) async fn serve(
     grace: Duration,
     header_read_timeout: Duration,
 ) -> anyhow::Result<()> {
-    let mut builder = auto::Builder::new(TokioExecutor::new());
-    builder
-        .http1()
-        .timer(TokioTimer::new())
-        .header_read_timeout(header_read_timeout)
-        // One buffer per write rather than a vectored write of head and body: for the small
-        // answers most requests get, the kernel's loopback and TCP paths handle one segment
-        // for less than a list of two, worth about 5% of throughput in the load harness.
-        // Large bodies are copied once more on their way out, which costs far less.
-        .writev(false);
     let drain = Drain::new();
     let shutdown = shutdown_signal();
     tokio::pin!(shutdown);
@@ -217,18 +204,8 @@ pub(crate) async fn serve(
         };
         let _ = stream.set_nodelay(true);
 
-        let gateway = gateway.clone();
-        let service =
-            hyper::service::service_fn(move |request| gateway.clone().handle(peer, request));
-        let connection = builder
-            .serve_connection(TokioIo::new(stream), service)
-            .into_owned();
-        let connection = drain.watch(connection, auto::Connection::graceful_shutdown);
-        tokio::spawn(async move {
-            if let Err(err) = connection.await {
-                tracing::debug!(client.addr = %peer, error = %err, "connection ended with an error");
-            }
-        });
+        let connection = ClientConnection::new(stream, peer, gateway.clone(), header_read_timeout);
+        tokio::spawn(drain.watch(connection, ClientConnection::graceful_shutdown));
     }
 
     drop(listener);
