@@ -609,3 +609,59 @@ async fn a_gateway_made_answer_has_a_date_and_its_exact_length() {
     wire.send(get("/healthz")).await;
     assert_eq!(wire.response().await.status, 200);
 }
+
+/// An upstream that answers one request per connection, without saying it will close, and
+/// closes the connection shortly after: as servers with a short keep-alive timeout do. Counts
+/// the connections it accepted.
+async fn upstream_closing_idle_connections() -> (String, Arc<std::sync::atomic::AtomicUsize>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let accepted = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let count = accepted.clone();
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            tokio::spawn(async move {
+                // Read the head and as much body as it announces.
+                let mut request = Vec::new();
+                loop {
+                    if let Some(end) = request.windows(4).position(|w| w == b"\r\n\r\n") {
+                        let head = String::from_utf8_lossy(&request[..end]).to_ascii_lowercase();
+                        let length = head
+                            .lines()
+                            .find_map(|line| line.strip_prefix("content-length:"))
+                            .map_or(0, |value| value.trim().parse().unwrap());
+                        if request.len() >= end + 4 + length {
+                            break;
+                        }
+                    }
+                    if stream.read_buf(&mut request).await.unwrap_or(0) == 0 {
+                        return;
+                    }
+                }
+                let _ = stream
+                    .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nonce")
+                    .await;
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            });
+        }
+    });
+    (url, accepted)
+}
+
+#[tokio::test]
+async fn a_post_after_the_upstream_closed_its_idle_connection_is_answered() {
+    let (url, accepted) = upstream_closing_idle_connections().await;
+    let gateway = Gateway::start(&route_to("closing", &url, "")).await;
+
+    let (_, first) = Wire::ask(&gateway, &get("/")).await;
+    assert_eq!(first.status, 200);
+    // Long enough for the upstream to close the pooled connection.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    // A POST may not be sent twice, so it must not go out on the closed connection at all.
+    let (_, second) = Wire::ask(&gateway, &post("/", "ping")).await;
+    assert_eq!(second.status, 200, "{}", second.text());
+    assert_eq!(second.text(), "once");
+    assert_eq!(accepted.load(std::sync::atomic::Ordering::SeqCst), 2);
+}

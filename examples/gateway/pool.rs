@@ -180,11 +180,11 @@ impl ConnectionPool {
             .cloned()
     }
 
-    /// The most recently used idle connection that is still fresh.
+    /// The most recently used idle connection that is still fresh and open.
     fn checkout(&self) -> Option<UpstreamConnection> {
         let mut idle = lock(&self.idle);
         while let Some(idle) = idle.pop() {
-            if idle.since.elapsed() < self.idle_timeout {
+            if idle.since.elapsed() < self.idle_timeout && !idle.connection.is_stale() {
                 return Some(idle.connection);
             }
         }
@@ -214,7 +214,8 @@ impl ConnectionPool {
                 tick.tick().await;
                 let Some(pool) = pool.upgrade() else { return };
                 let timeout = pool.idle_timeout;
-                lock(&pool.idle).retain(|idle| idle.since.elapsed() < timeout);
+                lock(&pool.idle)
+                    .retain(|idle| idle.since.elapsed() < timeout && !idle.connection.is_stale());
             }
         });
     }

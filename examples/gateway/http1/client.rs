@@ -10,7 +10,7 @@
 use std::future::poll_fn;
 use std::pin::Pin;
 use std::sync::{Arc, Weak};
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Waker};
 
 use bytes::{Bytes, BytesMut};
 use http::header::{self, HeaderValue};
@@ -44,6 +44,25 @@ impl UpstreamConnection {
             stream,
             buf: BytesMut::with_capacity(READ_CHUNK),
             eof: false,
+        }
+    }
+
+    /// Whether the upstream has closed this idle connection, or sent bytes nobody asked for,
+    /// as far as the event loop has seen. Upstreams close idle connections on timeouts of
+    /// their own; a request sent on one would fail, and only some requests may be sent twice.
+    pub(crate) fn is_stale(&self) -> bool {
+        let mut cx = Context::from_waker(Waker::noop());
+        match self.stream.poll_read_ready(&mut cx) {
+            // Nothing arrived since the last response was read: the usual case, no syscall.
+            Poll::Pending => false,
+            Poll::Ready(Err(_)) => true,
+            Poll::Ready(Ok(())) => {
+                let mut probe = [0u8; 1];
+                !matches!(
+                    self.stream.try_read(&mut probe),
+                    Err(err) if err.kind() == std::io::ErrorKind::WouldBlock
+                )
+            }
         }
     }
 
