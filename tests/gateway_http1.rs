@@ -665,3 +665,19 @@ async fn a_post_after_the_upstream_closed_its_idle_connection_is_answered() {
     assert_eq!(second.text(), "once");
     assert_eq!(accepted.load(std::sync::atomic::Ordering::SeqCst), 2);
 }
+
+#[tokio::test]
+async fn a_head_arriving_byte_by_byte_is_read_whole() {
+    let (upstream, gateway) = echo_gateway().await;
+    let mut wire = Wire::connect(&gateway).await;
+    wire.stream.set_nodelay(true).unwrap();
+    // Each byte in a segment of its own, so the end of the head spans several reads.
+    for byte in post("/trickle", "abc").bytes() {
+        wire.send([byte]).await;
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    let answer = wire.response().await;
+    assert_eq!(answer.status, 200);
+    assert_eq!(answer.text(), "abc");
+    assert_eq!(upstream.request_count(), 1);
+}

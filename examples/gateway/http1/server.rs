@@ -171,9 +171,21 @@ struct ReadSide {
     /// The body of the request being served, as far as it has been read.
     body: Decoder,
     eof: bool,
+    /// How much of `buf` is known to hold no end of a head, so that a head trickling in byte
+    /// by byte is not parsed again from its start on every byte.
+    scanned: usize,
 }
 
 impl ReadSide {
+    /// Whether `buf` may hold a whole head: an empty line appeared since the last look.
+    fn head_may_be_complete(&mut self) -> bool {
+        let fresh = &self.buf[self.scanned.saturating_sub(2)..];
+        let found = fresh.windows(2).any(|pair| pair == b"\n\n")
+            || fresh.windows(3).any(|triple| triple == b"\n\r\n");
+        self.scanned = if found { 0 } else { self.buf.len() };
+        found
+    }
+
     /// Reads more bytes into `buf`; `Ready(Ok(false))` at the end of the stream.
     fn poll_fill(&mut self, cx: &mut Context<'_>) -> Poll<std::io::Result<bool>> {
         if self.eof {
@@ -253,6 +265,7 @@ impl Http1Connection {
                 buf: BytesMut::with_capacity(READ_CHUNK),
                 body: Decoder::new(Framing::Empty),
                 eof: false,
+                scanned: 0,
             })),
             writer,
             out: Vec::with_capacity(WRITE_BUFFER),
@@ -350,7 +363,10 @@ impl Http1Connection {
         {
             let mut read = lock(&self.read);
             loop {
-                if !read.buf.is_empty() {
+                if read.buf.len() > framing::MAX_HEAD && !read.head_may_be_complete() {
+                    return Poll::Ready(NextHead::Refused(HeadError::TooLarge));
+                }
+                if !read.buf.is_empty() && read.head_may_be_complete() {
                     match framing::parse_request(&mut read.buf) {
                         Ok(Some(head)) => return Poll::Ready(NextHead::Head(head)),
                         Ok(None) => {}
