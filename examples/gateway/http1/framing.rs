@@ -462,20 +462,19 @@ impl Decoder {
             match self.state {
                 DecoderState::Done => return Ok(Decoded::End),
                 DecoderState::Length(length) => {
-                    let data = take(buf, length);
-                    self.state = match length - data.len() as u64 {
-                        0 => DecoderState::Done,
-                        left => DecoderState::Length(left),
-                    };
+                    let (data, next) = take(buf, length, DecoderState::Length, DecoderState::Done);
+                    self.state = next;
                     return Ok(Decoded::Data(data));
                 }
                 DecoderState::UntilClose => return Ok(Decoded::Data(buf.split().freeze())),
                 DecoderState::ChunkData(size) => {
-                    let data = take(buf, size);
-                    self.state = match size - data.len() as u64 {
-                        0 => DecoderState::ChunkDataCr,
-                        left => DecoderState::ChunkData(left),
-                    };
+                    let (data, next) = take(
+                        buf,
+                        size,
+                        DecoderState::ChunkData,
+                        DecoderState::ChunkDataCr,
+                    );
+                    self.state = next;
                     return Ok(Decoded::Data(data));
                 }
                 _ => {
@@ -581,10 +580,21 @@ impl Decoder {
     }
 }
 
-/// Up to `limit` bytes from the front of `buf`.
-fn take(buf: &mut BytesMut, limit: u64) -> Bytes {
-    let len = usize::try_from(limit).map_or(buf.len(), |limit| limit.min(buf.len()));
-    buf.split_to(len).freeze()
+/// Up to `left` bytes of data from the front of `buf`, and the state after them: `more` with
+/// what is still to come, or `after` once all of it has been taken.
+fn take(
+    buf: &mut BytesMut,
+    left: u64,
+    more: fn(u64) -> DecoderState,
+    after: DecoderState,
+) -> (Bytes, DecoderState) {
+    let len = usize::try_from(left).map_or(buf.len(), |left| left.min(buf.len()));
+    let data = buf.split_to(len).freeze();
+    let next = match left - data.len() as u64 {
+        0 => after,
+        still => more(still),
+    };
+    (data, next)
 }
 
 /// Appends one data frame to `out` in the body's framing.
