@@ -6,6 +6,7 @@
 //! driven by hyper.
 
 use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -39,12 +40,23 @@ pub(crate) enum SendError {
     /// The connection was made but the HTTP/1.1 exchange failed.
     #[error("exchanging with the upstream")]
     Exchange(#[from] ExchangeError),
+    /// No response head within the request timeout.
+    #[error("no response within the request timeout")]
+    TimedOut,
 }
 
 impl SendError {
     /// Whether the client's own request body is what failed, rather than the upstream.
     pub(crate) fn is_client_body(&self) -> bool {
         matches!(self, Self::Exchange(ExchangeError::ClientBody(_)))
+    }
+
+    /// Whether the upstream took longer than the request timeout.
+    pub(crate) fn is_timeout(&self) -> bool {
+        matches!(
+            self,
+            Self::TimedOut | Self::Exchange(ExchangeError::TimedOut)
+        )
     }
 }
 
@@ -66,12 +78,20 @@ pub(crate) struct ConnectionPool {
     connecting: tokio::sync::Mutex<()>,
     /// Whether the task that closes expired idle connections runs yet.
     sweeper_started: std::sync::Once,
+    /// Ticks of the sweeper, a quarter of the idle timeout apart: the pool's clock, so that
+    /// checking a connection in and out reads no system clock.
+    epoch: AtomicU64,
 }
+
+/// How many sweeper ticks an idle connection lives: it is closed after three quarters of the
+/// idle timeout at the least and the whole of it at the most.
+const IDLE_EPOCHS: u32 = 4;
 
 #[derive(Debug)]
 struct IdleConnection {
     connection: UpstreamConnection,
-    since: Instant,
+    /// The pool's epoch when the connection became idle.
+    since: u64,
 }
 
 impl ConnectionPool {
@@ -94,6 +114,7 @@ impl ConnectionPool {
             multiplexed: Mutex::new(None),
             connecting: tokio::sync::Mutex::new(()),
             sweeper_started: std::sync::Once::new(),
+            epoch: AtomicU64::new(0),
         })
     }
 
@@ -107,34 +128,47 @@ impl ConnectionPool {
     /// A pooled HTTP/1.1 connection that the upstream turns out to have closed, before it
     /// answered a byte, is given up and a request that can be sent twice is tried on the next
     /// one, so an upstream closing idle connections does not turn into errors.
+    ///
+    /// `timeout` bounds the time until the response head, connecting included.
     pub(crate) async fn send(
         self: &Arc<Self>,
         request: Request<GatewayBody>,
+        timeout: Duration,
     ) -> Result<Response<GatewayBody>, SendError> {
+        let deadline = Instant::now() + timeout;
         match self.protocol {
-            UpstreamProtocol::Http1 => self.send_http1(request).await,
-            UpstreamProtocol::H2c => self.send_h2c(request).await,
+            UpstreamProtocol::Http1 => self.send_http1(request, deadline).await,
+            UpstreamProtocol::H2c => tokio::time::timeout_at(deadline, self.send_h2c(request))
+                .await
+                .map_err(|_| SendError::TimedOut)?,
         }
     }
 
     async fn send_http1(
         self: &Arc<Self>,
         request: Request<GatewayBody>,
+        deadline: Instant,
     ) -> Result<Response<GatewayBody>, SendError> {
         let (mut parts, body) = request.into_parts();
-        if !parts.headers.contains_key(header::HOST) {
-            parts.headers.insert(header::HOST, self.host_header.clone());
-        }
+        parts
+            .headers
+            .entry(header::HOST)
+            .or_insert_with(|| self.host_header.clone());
         let mut outgoing = Outgoing::new(parts, body);
 
         loop {
-            let (mut connection, reused) = match self.checkout() {
-                Some(connection) => (connection, true),
+            let (mut connection, reused) = if let Some(connection) = self.checkout() {
+                (connection, true)
+            } else {
                 // Boxed: connecting is rare, and its state would otherwise make every
                 // request's future larger, and so slower to move.
-                None => (Box::pin(self.connect_http1()).await?, false),
+                let connecting = tokio::time::timeout_at(deadline, self.connect_http1());
+                let connection = Box::pin(connecting)
+                    .await
+                    .map_err(|_| SendError::TimedOut)??;
+                (connection, false)
             };
-            match client::exchange(&mut connection, &mut outgoing).await {
+            match client::exchange(&mut connection, &mut outgoing, deadline).await {
                 Ok(head) => return Ok(client::response(head, connection, outgoing, self)),
                 Err(err) if reused && err.answered_nothing() && outgoing.replayable() => {
                     outgoing.rewind();
@@ -180,11 +214,12 @@ impl ConnectionPool {
             .cloned()
     }
 
-    /// The most recently used idle connection that is still fresh and open.
+    /// The most recently used idle connection that is still open; the sweeper has closed
+    /// those idle for too long.
     fn checkout(&self) -> Option<UpstreamConnection> {
         let mut idle = lock(&self.idle);
         while let Some(idle) = idle.pop() {
-            if idle.since.elapsed() < self.idle_timeout && !idle.connection.is_stale() {
+            if !idle.connection.is_stale() {
                 return Some(idle.connection);
             }
         }
@@ -198,7 +233,7 @@ impl ConnectionPool {
         if idle.len() < self.max_idle {
             idle.push(IdleConnection {
                 connection,
-                since: Instant::now(),
+                since: self.epoch.load(Ordering::Relaxed),
             });
         }
     }
@@ -207,15 +242,17 @@ impl ConnectionPool {
     /// them; ends with the pool.
     fn start_sweeper(self: &Arc<Self>) {
         let pool = Arc::downgrade(self);
-        let period = (self.idle_timeout / 2).max(Duration::from_millis(100));
+        let period = (self.idle_timeout / IDLE_EPOCHS).max(Duration::from_millis(25));
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(period);
+            tick.tick().await;
             loop {
                 tick.tick().await;
                 let Some(pool) = pool.upgrade() else { return };
-                let timeout = pool.idle_timeout;
-                lock(&pool.idle)
-                    .retain(|idle| idle.since.elapsed() < timeout && !idle.connection.is_stale());
+                let now = pool.epoch.fetch_add(1, Ordering::Relaxed) + 1;
+                lock(&pool.idle).retain(|idle| {
+                    now - idle.since < u64::from(IDLE_EPOCHS) && !idle.connection.is_stale()
+                });
             }
         });
     }

@@ -84,13 +84,12 @@ impl tower::Service<Request<GatewayBody>> for Proxy {
         };
 
         Box::pin(async move {
-            let sent = tokio::time::timeout(
-                upstream.request_timeout,
-                upstream.connections.send(outbound),
-            );
+            let sent = upstream
+                .connections
+                .send(outbound, upstream.request_timeout);
             let response = match sent.await {
-                Ok(Ok(response)) => response,
-                Ok(Err(err)) if err.is_client_body() => {
+                Ok(response) => response,
+                Err(err) if err.is_client_body() => {
                     tracing::debug!(
                         request.id = %display_id(request_id.as_ref()),
                         upstream = %upstream.name,
@@ -102,7 +101,7 @@ impl tower::Service<Request<GatewayBody>> for Proxy {
                         .with_request_id(request_id.as_ref());
                     return Ok(problem_response(problem));
                 }
-                Ok(Err(err)) => {
+                Err(err) if !err.is_timeout() => {
                     tracing::warn!(
                         request.id = %display_id(request_id.as_ref()),
                         upstream = %upstream.name,
@@ -148,7 +147,8 @@ impl Proxy {
     /// Rewrites the client's request into the one sent upstream.
     fn prepare(&self, request: Request<GatewayBody>) -> Result<Request<GatewayBody>, Problem> {
         let (mut parts, body) = request.into_parts();
-        let original_host = parts.headers.get(header::HOST).cloned().or_else(|| {
+        // Taken out here: the upstream gets either this Host back or its own (set by the pool).
+        let original_host = parts.headers.remove(header::HOST).or_else(|| {
             parts
                 .uri
                 .authority()
@@ -160,13 +160,11 @@ impl Proxy {
         set_forwarded_headers(&mut parts, original_host.as_ref());
         append_via(&mut parts.headers, parts.version);
 
-        if self.forwarding.preserve_host {
-            if let Some(host) = original_host {
-                parts.headers.insert(header::HOST, host);
-            }
-        } else {
-            // The pool sets the upstream's own Host.
-            parts.headers.remove(header::HOST);
+        // Without it, the pool sets the upstream's own Host.
+        if self.forwarding.preserve_host
+            && let Some(host) = original_host
+        {
+            parts.headers.insert(header::HOST, host);
         }
 
         // Each hop negotiates its own protocol version.

@@ -1,9 +1,7 @@
 //! Accepting connections, routing requests and shutting down gracefully.
 
 use std::convert::Infallible;
-use std::future::Future;
 use std::net::SocketAddr;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -12,7 +10,7 @@ use http::{Request, Response, StatusCode};
 use rampart_core::{ClientIp, PeerAddr, Problem, RequestId, RouteName, TrustedProxies};
 use tokio::net::TcpListener;
 use tokio::time::Instant;
-use tower::ServiceExt;
+use tower::{Service, ServiceExt};
 
 use crate::admin::Admin;
 use crate::config::RouteConfig;
@@ -89,10 +87,12 @@ impl Gateway {
     }
 
     /// Handles one request from `peer`, whatever happens: errors become problem responses.
+    /// `services` holds the connection's own clones of the route services.
     pub(crate) async fn handle(
         self: Arc<Self>,
         peer: SocketAddr,
         mut request: Request<GatewayBody>,
+        services: &mut RouteServices,
     ) -> Result<Response<GatewayBody>, Infallible> {
         let started = Instant::now();
         let (request_id, request_id_header) = request_id(&request);
@@ -128,17 +128,19 @@ impl Gateway {
                 .respond(request.method(), path, &self.shared, &request_id)
                 .await;
             (&self.admin_metrics, response)
-        } else if let Some(route) = self
+        } else if let Some((index, route)) = self
             .routes
             .iter()
-            .find(|r| r.matches(request.method(), path))
+            .enumerate()
+            .find(|(_, r)| r.matches(request.method(), path))
         {
             request.extensions_mut().insert(route.name.clone());
-            // Boxed so the connection future does not name the stack's types, which trips a
-            // compiler limitation about higher-ranked lifetimes in `Send` checks.
-            let call: Pin<Box<dyn Future<Output = Result<_, Infallible>> + Send>> =
-                Box::pin(route.service.clone().oneshot(request));
-            let response = match call.await {
+            let service = services.of(index, &route.service);
+            let response = match service.ready().await {
+                Ok(service) => service.call(request).await,
+                Err(never) => match never {},
+            };
+            let response = match response {
                 Ok(response) => response,
                 Err(never) => match never {},
             };
@@ -156,6 +158,23 @@ impl Gateway {
             .insert(&REQUEST_ID, request_id_header);
         metrics.record(response.status(), started.elapsed());
         Ok(response)
+    }
+}
+
+/// A client connection's own clones of the route services, made on first use.
+///
+/// A tower service is called through `&mut self`, so a shared one is cloned per call; for the
+/// boxed route stack that is an allocation and a reference count per layer. A keep-alive
+/// connection clones each route it uses once instead.
+#[derive(Default)]
+pub(crate) struct RouteServices(Vec<Option<RouteService>>);
+
+impl RouteServices {
+    fn of(&mut self, index: usize, shared: &RouteService) -> &mut RouteService {
+        if self.0.len() <= index {
+            self.0.resize_with(index + 1, || None);
+        }
+        self.0[index].get_or_insert_with(|| shared.clone())
     }
 }
 

@@ -19,8 +19,10 @@ use http_body::{Body, Frame, SizeHint};
 use http_body_util::BodyExt;
 use tokio::io::AsyncWrite;
 use tokio::net::TcpStream;
+use tokio::time::Instant;
 use tokio_util::io::poll_read_buf;
 
+use super::LazyDeadline;
 use super::framing::{self, Decoded, Decoder, Framing, HeadError, ResponseHead};
 use crate::GatewayBody;
 use crate::pool::ConnectionPool;
@@ -36,6 +38,8 @@ pub(crate) struct UpstreamConnection {
     stream: TcpStream,
     buf: BytesMut,
     eof: bool,
+    /// The deadline of the response head being waited for.
+    response_deadline: LazyDeadline,
 }
 
 impl UpstreamConnection {
@@ -44,6 +48,7 @@ impl UpstreamConnection {
             stream,
             buf: BytesMut::with_capacity(READ_CHUNK),
             eof: false,
+            response_deadline: LazyDeadline::default(),
         }
     }
 
@@ -101,6 +106,9 @@ pub(crate) enum ExchangeError {
     /// The upstream's answer is not one we can pass on.
     #[error("the upstream's response head is refused")]
     Malformed(#[source] HeadError),
+    /// No response head by the request's deadline.
+    #[error("the upstream did not answer in time")]
+    TimedOut,
     /// The client's request body failed while it was being sent (malformed or cut short).
     #[error("the client's request body failed")]
     ClientBody(#[source] rampart_core::BoxError),
@@ -270,11 +278,12 @@ impl Outgoing {
     }
 }
 
-/// Sends `outgoing` on `connection` and reads the response head, sending the request body
-/// meanwhile as far as the upstream takes it.
+/// Sends `outgoing` on `connection` and reads the response head by `deadline`, sending the
+/// request body meanwhile as far as the upstream takes it.
 pub(crate) async fn exchange(
     connection: &mut UpstreamConnection,
     outgoing: &mut Outgoing,
+    deadline: Instant,
 ) -> Result<ResponseHead, ExchangeError> {
     let mut received_any = !connection.buf.is_empty();
     poll_fn(|cx| {
@@ -290,7 +299,16 @@ pub(crate) async fn exchange(
                 }
             }
             let answered_nothing = !received_any;
-            match std::task::ready!(connection.poll_fill(cx)) {
+            let filled = match connection.poll_fill(cx) {
+                Poll::Ready(filled) => filled,
+                Poll::Pending => {
+                    return match connection.response_deadline.poll_expired(cx, deadline) {
+                        Poll::Ready(()) => Poll::Ready(Err(ExchangeError::TimedOut)),
+                        Poll::Pending => Poll::Pending,
+                    };
+                }
+            };
+            match filled {
                 Ok(true) => received_any = true,
                 Ok(false) => {
                     return Poll::Ready(Err(match outgoing.failed.take() {

@@ -15,6 +15,9 @@ use http::{Method, StatusCode, Uri, Version};
 pub(crate) const MAX_HEAD: usize = 64 * 1024;
 /// The most header fields in one head.
 const MAX_HEADERS: usize = 128;
+/// Room left in a parsed header map for the fields a proxy adds (request id, forwarding
+/// fields, `Via`, framing, `Date`), so that adding them does not grow the map.
+const ROOM_FOR_ADDED_FIELDS: usize = 8;
 /// The longest chunk extension, and the most trailer bytes, accepted in a chunked body.
 const MAX_CHUNK_EXTENSION: usize = 4096;
 const MAX_TRAILERS: usize = 16 * 1024;
@@ -300,7 +303,7 @@ fn header_map(
     head: &Bytes,
     fields: Vec<(HeaderName, Range<usize>)>,
 ) -> Result<(HeaderMap, FramingFields), HeadError> {
-    let mut headers = HeaderMap::with_capacity(fields.len());
+    let mut headers = HeaderMap::with_capacity(fields.len() + ROOM_FOR_ADDED_FIELDS);
     let mut seen = FramingFields::default();
     for (name, range) in fields {
         let value = HeaderValue::from_maybe_shared(head.slice(range))

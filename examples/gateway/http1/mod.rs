@@ -10,3 +10,39 @@
 pub(crate) mod client;
 pub(crate) mod framing;
 pub(crate) mod server;
+
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use tokio::time::{Instant, Sleep};
+
+/// A connection's timer for per-request deadlines that only move forward.
+///
+/// Arming a tokio timer per request takes the timer wheel's lock twice (to register, and to
+/// deregister when the request ends early, as nearly all do). This timer stays armed for an
+/// earlier deadline and is moved only when it fires before the current one, so a busy
+/// connection touches the wheel about once per timeout period instead of once per request.
+#[derive(Debug, Default)]
+pub(crate) struct LazyDeadline {
+    sleep: Option<Pin<Box<Sleep>>>,
+}
+
+impl LazyDeadline {
+    /// `Ready` once `deadline` has passed; otherwise arranges for a wake-up no later than it.
+    /// Deadlines passed here must not go backwards between calls.
+    pub(crate) fn poll_expired(&mut self, cx: &mut Context<'_>, deadline: Instant) -> Poll<()> {
+        loop {
+            let sleep = self
+                .sleep
+                .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
+            if sleep.as_mut().poll(cx).is_pending() {
+                return Poll::Pending;
+            }
+            if Instant::now() >= deadline {
+                return Poll::Ready(());
+            }
+            sleep.as_mut().reset(deadline);
+        }
+    }
+}

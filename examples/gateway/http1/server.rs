@@ -22,11 +22,12 @@ use rampart_core::Problem;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
-use tokio::time::{Instant, Sleep};
+use tokio::time::Instant;
 use tokio_util::io::poll_read_buf;
 
+use super::LazyDeadline;
 use super::framing::{self, BodyError, Decoded, Decoder, Framing, HeadError, RequestHead};
-use crate::server::Gateway;
+use crate::server::{Gateway, RouteServices};
 use crate::{GatewayBody, problem_response};
 
 /// How the first bytes of an HTTP/2 connection with prior knowledge begin.
@@ -137,7 +138,14 @@ async fn serve_http2(
     closing: &AtomicBool,
 ) {
     let service = hyper::service::service_fn(move |request: Request<hyper::body::Incoming>| {
-        gateway.clone().handle(peer, request.map(crate::box_body))
+        let gateway = gateway.clone();
+        async move {
+            // Streams of one connection run concurrently, so each has its own clones.
+            let mut services = RouteServices::default();
+            gateway
+                .handle(peer, request.map(crate::box_body), &mut services)
+                .await
+        }
     });
     let builder = hyper::server::conn::http2::Builder::new(hyper_util::rt::TokioExecutor::new())
         .timer(hyper_util::rt::TokioTimer::new())
@@ -244,9 +252,8 @@ struct Http1Connection {
     /// Response bytes not yet written.
     out: Vec<u8>,
     header_read_timeout: Duration,
-    /// Fires at or before the current head's deadline; re-armed only when it fires early, so
-    /// a busy keep-alive connection does not touch the timer wheel on every request.
-    timer: Option<Pin<Box<Sleep>>>,
+    /// The deadline of the request head being waited for.
+    head_deadline: LazyDeadline,
     closing: Arc<AtomicBool>,
 }
 
@@ -270,12 +277,13 @@ impl Http1Connection {
             writer,
             out: Vec::with_capacity(WRITE_BUFFER),
             header_read_timeout,
-            timer: None,
+            head_deadline: LazyDeadline::default(),
             closing,
         }
     }
 
     async fn serve(&mut self, gateway: &Arc<Gateway>) {
+        let mut services = RouteServices::default();
         loop {
             let head = match self.next_head().await {
                 NextHead::Head(head) => head,
@@ -332,7 +340,7 @@ impl Http1Connection {
 
             let response = gateway
                 .clone()
-                .handle(self.peer, Request::from_parts(parts, body))
+                .handle(self.peer, Request::from_parts(parts, body), &mut services)
                 .await;
             let response = match response {
                 Ok(response) => response,
@@ -384,19 +392,9 @@ impl Http1Connection {
             }
         }
 
-        loop {
-            let timer = self
-                .timer
-                .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
-            if timer.as_mut().poll(cx).is_pending() {
-                return Poll::Pending;
-            }
-            if Instant::now() >= deadline {
-                tracing::debug!(client.addr = %self.peer, "no complete request head within the header read timeout");
-                return Poll::Ready(NextHead::Closed);
-            }
-            timer.as_mut().reset(deadline);
-        }
+        std::task::ready!(self.head_deadline.poll_expired(cx, deadline));
+        tracing::debug!(client.addr = %self.peer, "no complete request head within the header read timeout");
+        Poll::Ready(NextHead::Closed)
     }
 
     /// Writes `response`; whether the connection can carry another request afterwards.
@@ -415,23 +413,37 @@ impl Http1Connection {
 
         // Each hop frames the body itself: the length when it is known, chunks when it is not
         // and the client speaks HTTP/1.1, and the end of the connection for an HTTP/1.0 client.
-        parts.headers.remove(header::TRANSFER_ENCODING);
+        // One look at the names says which of the framing fields need changing at all.
+        let present = FramingFields::of(&parts.headers);
+        if present.transfer_encoding {
+            parts.headers.remove(header::TRANSFER_ENCODING);
+        }
         let framing = if bodiless {
             Framing::Empty
         } else if let Some(length) = body.size_hint().exact() {
-            parts.headers.insert(header::CONTENT_LENGTH, length.into());
+            // An upstream's own Content-Length is the length its body reports: keep it.
+            let announced = parts
+                .headers
+                .get(header::CONTENT_LENGTH)
+                .and_then(|value| value.to_str().ok()?.parse::<u64>().ok());
+            if announced != Some(length) {
+                parts.headers.insert(header::CONTENT_LENGTH, length.into());
+            }
             Framing::Length(length)
-        } else if exchange.version == Version::HTTP_11 {
-            parts.headers.remove(header::CONTENT_LENGTH);
-            parts.headers.insert(
-                header::TRANSFER_ENCODING,
-                HeaderValue::from_static("chunked"),
-            );
-            Framing::Chunked
         } else {
-            parts.headers.remove(header::CONTENT_LENGTH);
-            keep_alive = false;
-            Framing::UntilClose
+            if present.content_length {
+                parts.headers.remove(header::CONTENT_LENGTH);
+            }
+            if exchange.version == Version::HTTP_11 {
+                parts.headers.insert(
+                    header::TRANSFER_ENCODING,
+                    HeaderValue::from_static("chunked"),
+                );
+                Framing::Chunked
+            } else {
+                keep_alive = false;
+                Framing::UntilClose
+            }
         };
         if !keep_alive {
             parts
@@ -442,7 +454,7 @@ impl Http1Connection {
                 .headers
                 .insert(header::CONNECTION, HeaderValue::from_static("keep-alive"));
         }
-        if !parts.headers.contains_key(header::DATE) {
+        if !present.date {
             parts.headers.insert(header::DATE, date::now());
         }
 
@@ -582,6 +594,31 @@ impl Http1Connection {
             }
         });
         let _ = tokio::time::timeout(LINGER, until_eof).await;
+    }
+}
+
+/// Which of the fields the server sets or removes a response already carries.
+struct FramingFields {
+    transfer_encoding: bool,
+    content_length: bool,
+    date: bool,
+}
+
+impl FramingFields {
+    /// One pass over the names: comparing standard names is cheap, hashing one per field
+    /// looked up is not.
+    fn of(headers: &http::HeaderMap) -> Self {
+        let mut present = Self {
+            transfer_encoding: false,
+            content_length: false,
+            date: false,
+        };
+        for name in headers.keys() {
+            present.transfer_encoding |= name == header::TRANSFER_ENCODING;
+            present.content_length |= name == header::CONTENT_LENGTH;
+            present.date |= name == header::DATE;
+        }
+        present
     }
 }
 
