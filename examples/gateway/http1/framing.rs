@@ -600,14 +600,22 @@ fn take(
     (data, next)
 }
 
-/// Appends one data frame to `out` in the body's framing.
+/// Appends one data frame to `out` as a chunk.
 pub(crate) fn encode_chunk(data: &[u8], out: &mut Vec<u8>) {
+    encode_chunk_size(data.len(), out);
+    out.extend_from_slice(data);
+    out.extend_from_slice(CHUNK_END);
+}
+
+/// Appends the size line of a chunk of `len` bytes; the data and [`CHUNK_END`] follow.
+pub(crate) fn encode_chunk_size(len: usize, out: &mut Vec<u8>) {
     use std::io::Write;
     // Writing into a Vec cannot fail.
-    let _ = write!(out, "{:x}\r\n", data.len());
-    out.extend_from_slice(data);
-    out.extend_from_slice(b"\r\n");
+    let _ = write!(out, "{len:x}\r\n");
 }
+
+/// What ends each chunk's data.
+pub(crate) const CHUNK_END: &[u8] = b"\r\n";
 
 /// The last chunk of a chunked body, with no trailers.
 pub(crate) const LAST_CHUNK: &[u8] = b"0\r\n\r\n";

@@ -501,12 +501,27 @@ impl Http1Connection {
                 Some(Err(err)) => return Err(std::io::Error::other(err)),
             };
             written += data.len() as u64;
-            match framing {
-                Framing::Length(length) if written > length => {
-                    return Err(std::io::Error::other(
-                        "body longer than its announced length",
-                    ));
+            if let Framing::Length(length) = framing
+                && written > length
+            {
+                return Err(std::io::Error::other(
+                    "body longer than its announced length",
+                ));
+            }
+            if data.len() >= WRITE_BUFFER {
+                // A large frame goes out as it is, not copied into the write buffer first.
+                let chunked = framing == Framing::Chunked;
+                if chunked {
+                    framing::encode_chunk_size(data.len(), &mut self.out);
                 }
+                self.flush().await?;
+                self.writer.write_all(&data).await?;
+                if chunked {
+                    self.out.extend_from_slice(framing::CHUNK_END);
+                }
+                continue;
+            }
+            match framing {
                 Framing::Chunked if !data.is_empty() => {
                     framing::encode_chunk(&data, &mut self.out);
                 }
