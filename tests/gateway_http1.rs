@@ -681,3 +681,27 @@ async fn a_head_arriving_byte_by_byte_is_read_whole() {
     assert_eq!(answer.text(), "abc");
     assert_eq!(upstream.request_count(), 1);
 }
+
+#[tokio::test]
+async fn the_response_carries_one_request_id_the_gateways() {
+    // An upstream that sets an id of its own on every answer.
+    let upstream = Upstream::start_fn(|_request| async {
+        let mut response = rampart_test_support::fixed(StatusCode::OK, "ok");
+        response
+            .headers_mut()
+            .insert("x-request-id", "upstream-made".parse().unwrap());
+        response
+    })
+    .await;
+    let gateway = Gateway::start(&route_to("ids", &upstream.url(), "")).await;
+
+    let request = "GET / HTTP/1.1\r\nHost: gateway.test\r\nX-Request-Id: client-made\r\n\r\n";
+    let (_, answer) = Wire::ask(&gateway, request).await;
+    let ids: Vec<_> = answer
+        .headers
+        .iter()
+        .filter(|(name, _)| name == "x-request-id")
+        .map(|(_, value)| value.as_str())
+        .collect();
+    assert_eq!(ids, ["client-made"]);
+}

@@ -21,6 +21,7 @@ use tokio::time::Instant;
 use crate::GatewayBody;
 use crate::config::{UpstreamConfig, UpstreamProtocol};
 use crate::http1::client::{self, ExchangeError, Outgoing, UpstreamConnection};
+use crate::proxy::AddedFields;
 
 /// Why a request could not be handed to the upstream.
 #[derive(Debug, thiserror::Error)]
@@ -132,21 +133,26 @@ impl ConnectionPool {
     /// `timeout` bounds the time until the response head, connecting included.
     pub(crate) async fn send(
         self: &Arc<Self>,
-        request: Request<GatewayBody>,
+        mut request: Request<GatewayBody>,
+        added: AddedFields,
         timeout: Duration,
     ) -> Result<Response<GatewayBody>, SendError> {
         let deadline = Instant::now() + timeout;
         match self.protocol {
-            UpstreamProtocol::Http1 => self.send_http1(request, deadline).await,
-            UpstreamProtocol::H2c => tokio::time::timeout_at(deadline, self.send_h2c(request))
-                .await
-                .map_err(|_| SendError::TimedOut)?,
+            UpstreamProtocol::Http1 => self.send_http1(request, &added, deadline).await,
+            UpstreamProtocol::H2c => {
+                added.append_to(request.headers_mut());
+                tokio::time::timeout_at(deadline, self.send_h2c(request))
+                    .await
+                    .map_err(|_| SendError::TimedOut)?
+            }
         }
     }
 
     async fn send_http1(
         self: &Arc<Self>,
         request: Request<GatewayBody>,
+        added: &AddedFields,
         deadline: Instant,
     ) -> Result<Response<GatewayBody>, SendError> {
         let (mut parts, body) = request.into_parts();
@@ -154,7 +160,7 @@ impl ConnectionPool {
             .headers
             .entry(header::HOST)
             .or_insert_with(|| self.host_header.clone());
-        let mut outgoing = Outgoing::new(parts, body);
+        let mut outgoing = Outgoing::new(parts, added, body);
 
         loop {
             let (mut connection, reused) = if let Some(connection) = self.checkout() {

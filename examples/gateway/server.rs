@@ -1,11 +1,10 @@
 //! Accepting connections, routing requests and shutting down gracefully.
 
-use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use http::header::{HeaderName, HeaderValue};
+use http::header::{Entry, HeaderMap, HeaderName, HeaderValue};
 use http::{Request, Response, StatusCode};
 use rampart_core::{ClientIp, PeerAddr, Problem, RequestId, RouteName, TrustedProxies};
 use tokio::net::TcpListener;
@@ -21,7 +20,7 @@ use crate::telemetry::RouteMetrics;
 use crate::{GatewayBody, problem_response};
 
 /// A constant name, so that no request parses the string again.
-const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+pub(crate) const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 /// Longest client-supplied request id kept; longer ones are replaced by a fresh id.
 const MAX_REQUEST_ID_LEN: usize = 128;
 
@@ -93,9 +92,9 @@ impl Gateway {
         peer: SocketAddr,
         mut request: Request<GatewayBody>,
         services: &mut RouteServices,
-    ) -> Result<Response<GatewayBody>, Infallible> {
+    ) -> Handled {
         let started = Instant::now();
-        let (request_id, request_id_header) = request_id(&request);
+        let (request_id, request_id_header) = request_id(request.headers_mut());
         // A client behind a trusted proxy is recorded as such. Any other peer is the client:
         // its forwarding claims are dropped, and layers reading `TrustedProxies::client_ip_of`
         // get the peer address from `PeerAddr`, so no `ClientIp` is stored for it (one
@@ -117,12 +116,9 @@ impl Gateway {
             extensions.insert(ClientIp(client_ip));
         }
         extensions.insert(request_id.clone());
-        request
-            .headers_mut()
-            .insert(&REQUEST_ID, request_id_header.clone());
 
         let path = request.uri().path();
-        let (metrics, mut response) = if self.admin.is_admin_path(path) {
+        let (metrics, response) = if self.admin.is_admin_path(path) {
             let response = self
                 .admin
                 .respond(request.method(), path, &self.shared, &request_id)
@@ -153,11 +149,32 @@ impl Gateway {
             (&self.unmatched_metrics, problem_response(problem))
         };
 
-        response
-            .headers_mut()
-            .insert(&REQUEST_ID, request_id_header);
         metrics.record(response.status(), started.elapsed());
-        Ok(response)
+        Handled {
+            response,
+            request_id: request_id_header,
+        }
+    }
+}
+
+/// A response, and the `X-Request-Id` it still has to carry: the HTTP/1.1 encoder writes it
+/// straight into the head (see [`Handled::into_response`] for other protocols), which spares
+/// the response's header map an insertion.
+#[derive(Debug)]
+pub(crate) struct Handled {
+    pub(crate) response: Response<GatewayBody>,
+    pub(crate) request_id: HeaderValue,
+}
+
+impl Handled {
+    /// The response with its `X-Request-Id` set.
+    pub(crate) fn into_response(self) -> Response<GatewayBody> {
+        let Self {
+            mut response,
+            request_id,
+        } = self;
+        response.headers_mut().insert(&REQUEST_ID, request_id);
+        response
     }
 }
 
@@ -180,17 +197,35 @@ impl RouteServices {
 
 /// The client's `X-Request-Id` when it is short visible ASCII, else a fresh UUID; with the
 /// header value to send upstream and back, made once.
-fn request_id<B>(request: &Request<B>) -> (RequestId, HeaderValue) {
-    let received = request
-        .headers()
-        .get(&REQUEST_ID)
-        .and_then(|value| Some((value, value.to_str().ok()?)))
-        .filter(|(_, id)| !id.is_empty() && id.len() <= MAX_REQUEST_ID_LEN)
-        .filter(|(_, id)| id.bytes().all(|b| b.is_ascii_graphic()));
-    if let Some((value, id)) = received {
-        return (RequestId::new(id), value.clone());
+/// The request's header is left holding that value, found and set in one lookup.
+fn request_id(headers: &mut HeaderMap) -> (RequestId, HeaderValue) {
+    let sane = |value: &HeaderValue| {
+        value
+            .to_str()
+            .ok()
+            .filter(|id| !id.is_empty() && id.len() <= MAX_REQUEST_ID_LEN)
+            .filter(|id| id.bytes().all(|b| b.is_ascii_graphic()))
+            .map(RequestId::new)
+    };
+    match headers.entry(&REQUEST_ID) {
+        Entry::Occupied(mut entry) => {
+            if let Some(id) = sane(entry.get()) {
+                return (id, entry.get().clone());
+            }
+            let (id, value) = fresh_request_id();
+            entry.insert(value.clone());
+            (id, value)
+        }
+        Entry::Vacant(entry) => {
+            let (id, value) = fresh_request_id();
+            entry.insert(value.clone());
+            (id, value)
+        }
     }
+}
 
+/// A new random id, UUID v4 in its hyphenated form.
+fn fresh_request_id() -> (RequestId, HeaderValue) {
     let mut buffer = uuid::Uuid::encode_buffer();
     let id = uuid::Uuid::new_v4().hyphenated().encode_lower(&mut buffer);
     let value = HeaderValue::from_str(id).unwrap_or(HeaderValue::from_static("-"));

@@ -26,6 +26,7 @@ use super::LazyDeadline;
 use super::framing::{self, Decoded, Decoder, Framing, HeadError, ResponseHead};
 use crate::GatewayBody;
 use crate::pool::ConnectionPool;
+use crate::proxy::AddedFields;
 
 /// Bytes read from the socket at a time.
 const READ_CHUNK: usize = 8 * 1024;
@@ -146,8 +147,13 @@ pub(crate) struct Outgoing {
 }
 
 impl Outgoing {
-    /// Encodes the head of `parts` (target in origin form) and frames `body` for the wire.
-    pub(crate) fn new(mut parts: http::request::Parts, body: GatewayBody) -> Self {
+    /// Encodes the head of `parts` (target in origin form) with the `added` fields after
+    /// its own, and frames `body` for the wire.
+    pub(crate) fn new(
+        mut parts: http::request::Parts,
+        added: &AddedFields,
+        body: GatewayBody,
+    ) -> Self {
         let framing = if body.is_end_stream() {
             Framing::Empty
         } else if let Some(length) = body.size_hint().exact() {
@@ -172,6 +178,7 @@ impl Outgoing {
         out.extend_from_slice(target.as_bytes());
         out.extend_from_slice(b" HTTP/1.1\r\n");
         framing::encode_fields(&parts.headers, &mut out);
+        framing::encode_fields(added.iter(), &mut out);
         out.extend_from_slice(b"\r\n");
         Self {
             method: parts.method,

@@ -621,8 +621,11 @@ pub(crate) const CHUNK_END: &[u8] = b"\r\n";
 pub(crate) const LAST_CHUNK: &[u8] = b"0\r\n\r\n";
 
 /// Appends `name: value\r\n` for every field.
-pub(crate) fn encode_fields(headers: &HeaderMap, out: &mut Vec<u8>) {
-    for (name, value) in headers {
+pub(crate) fn encode_fields<'a>(
+    fields: impl IntoIterator<Item = (&'a HeaderName, &'a HeaderValue)>,
+    out: &mut Vec<u8>,
+) {
+    for (name, value) in fields {
         out.extend_from_slice(name.as_str().as_bytes());
         out.extend_from_slice(b": ");
         out.extend_from_slice(value.as_bytes());

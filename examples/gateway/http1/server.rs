@@ -142,9 +142,10 @@ async fn serve_http2(
         async move {
             // Streams of one connection run concurrently, so each has its own clones.
             let mut services = RouteServices::default();
-            gateway
+            let handled = gateway
                 .handle(peer, request.map(crate::box_body), &mut services)
-                .await
+                .await;
+            Ok::<_, std::convert::Infallible>(handled.into_response())
         }
     });
     let builder = hyper::server::conn::http2::Builder::new(hyper_util::rt::TokioExecutor::new())
@@ -297,7 +298,7 @@ impl Http1Connection {
                         keep_alive: false,
                     };
                     if self
-                        .respond(problem_response(problem), exchange)
+                        .respond(problem_response(problem), exchange, None)
                         .await
                         .is_ok()
                     {
@@ -338,15 +339,12 @@ impl Http1Connection {
                 })
             };
 
-            let response = gateway
+            let handled = gateway
                 .clone()
                 .handle(self.peer, Request::from_parts(parts, body), &mut services)
                 .await;
-            let response = match response {
-                Ok(response) => response,
-                Err(never) => match never {},
-            };
-            let keep_alive = match self.respond(response, exchange).await {
+            let answer = self.respond(handled.response, exchange, Some(&handled.request_id));
+            let keep_alive = match answer.await {
                 Ok(keep_alive) => keep_alive,
                 Err(err) => {
                     tracing::debug!(client.addr = %self.peer, error = %err, "connection ended while answering");
@@ -397,11 +395,13 @@ impl Http1Connection {
         Poll::Ready(NextHead::Closed)
     }
 
-    /// Writes `response`; whether the connection can carry another request afterwards.
+    /// Writes `response`, with `request_id` as its `X-Request-Id`; whether the connection can
+    /// carry another request afterwards.
     async fn respond(
         &mut self,
         response: Response<GatewayBody>,
         exchange: Exchange,
+        request_id: Option<&HeaderValue>,
     ) -> std::io::Result<bool> {
         let (mut parts, mut body) = response.into_parts();
         let status = parts.status;
@@ -417,6 +417,9 @@ impl Http1Connection {
         let present = FramingFields::of(&parts.headers);
         if present.transfer_encoding {
             parts.headers.remove(header::TRANSFER_ENCODING);
+        }
+        if present.request_id && request_id.is_some() {
+            parts.headers.remove(crate::server::REQUEST_ID);
         }
         let framing = if bodiless {
             Framing::Empty
@@ -466,6 +469,9 @@ impl Http1Connection {
             .extend_from_slice(status.canonical_reason().unwrap_or("").as_bytes());
         self.out.extend_from_slice(b"\r\n");
         framing::encode_fields(&parts.headers, &mut self.out);
+        if let Some(id) = request_id {
+            framing::encode_fields([(&crate::server::REQUEST_ID, id)], &mut self.out);
+        }
         self.out.extend_from_slice(b"\r\n");
 
         if framing != Framing::Empty {
@@ -613,10 +619,13 @@ impl Http1Connection {
 }
 
 /// Which of the fields the server sets or removes a response already carries.
+// Independent flags, one per field: no state machine hides in them.
+#[allow(clippy::struct_excessive_bools)]
 struct FramingFields {
     transfer_encoding: bool,
     content_length: bool,
     date: bool,
+    request_id: bool,
 }
 
 impl FramingFields {
@@ -627,11 +636,13 @@ impl FramingFields {
             transfer_encoding: false,
             content_length: false,
             date: false,
+            request_id: false,
         };
         for name in headers.keys() {
             present.transfer_encoding |= name == header::TRANSFER_ENCODING;
             present.content_length |= name == header::CONTENT_LENGTH;
             present.date |= name == header::DATE;
+            present.request_id |= name == crate::server::REQUEST_ID;
         }
         present
     }
