@@ -161,21 +161,20 @@ impl Proxy {
 
         parts.uri = self.upstream_uri(std::mem::take(&mut parts.uri))?;
         remove_hop_by_hop(&mut parts.headers);
-        let mut added = AddedFields::default();
+        let mut added = AddedFields {
+            forwarded_for: None,
+            forwarded_proto: false,
+            forwarded_host: None,
+            via: via_value(parts.version),
+        };
         if carries_any(&parts.headers, &FORWARDING) {
             // A trusted proxy's fields: this hop extends them in place.
             set_forwarded_headers(&mut parts, original_host.as_ref());
         } else {
-            let [_, xff, proto, host] = &FORWARDING;
-            if let Some(peer) = peer_value(&parts) {
-                added.push(xff.clone(), peer);
-            }
-            added.push(proto.clone(), HeaderValue::from_static("http"));
-            if let Some(original) = &original_host {
-                added.push(host.clone(), original.clone());
-            }
+            added.forwarded_for = peer_value(&parts);
+            added.forwarded_proto = true;
+            added.forwarded_host.clone_from(&original_host);
         }
-        added.push(header::VIA, via_value(parts.version));
 
         // Without it, the pool sets the upstream's own Host.
         if self.forwarding.preserve_host
@@ -322,9 +321,27 @@ fn set_forwarded_headers(parts: &mut http::request::Parts, original_host: Option
 }
 
 /// The peer's address as a header value.
+///
+/// The last address formatted is kept per thread: a connection's requests, and most of a busy
+/// gateway's, come from a few addresses, and a kept value is shared rather than copied.
 fn peer_value(parts: &http::request::Parts) -> Option<HeaderValue> {
+    thread_local! {
+        static LAST: std::cell::RefCell<Option<(IpAddr, HeaderValue)>> =
+            const { std::cell::RefCell::new(None) };
+    }
     let PeerAddr(peer) = parts.extensions.get::<PeerAddr>()?;
-    address_value(peer.ip())
+    let ip = peer.ip();
+    LAST.with(|last| {
+        let mut last = last.borrow_mut();
+        if let Some((known, value)) = last.as_ref()
+            && *known == ip
+        {
+            return Some(value.clone());
+        }
+        let value = address_value(ip)?;
+        *last = Some((ip, value.clone()));
+        Some(value)
+    })
 }
 
 /// Header fields this hop adds to a request that did not have them.
@@ -332,30 +349,36 @@ fn peer_value(parts: &http::request::Parts) -> Option<HeaderValue> {
 /// They are kept out of the request's header map: an HTTP/1.1 upstream gets them written
 /// straight into the message head, which spares the map a hashed insertion and a removal
 /// each. Only an h2c upstream has them inserted.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct AddedFields {
-    fields: [Option<(HeaderName, HeaderValue)>; 4],
+    forwarded_for: Option<HeaderValue>,
+    /// `X-Forwarded-Proto: http`.
+    forwarded_proto: bool,
+    forwarded_host: Option<HeaderValue>,
+    via: &'static HeaderValue,
 }
 
-impl AddedFields {
-    fn push(&mut self, name: HeaderName, value: HeaderValue) {
-        if let Some(free) = self.fields.iter_mut().find(|field| field.is_none()) {
-            *free = Some((name, value));
-        }
-    }
+static FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+static FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+static FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+static VIA: HeaderName = header::VIA;
+static HTTP: HeaderValue = HeaderValue::from_static("http");
 
-    /// The fields, in the order they were added.
+impl AddedFields {
+    /// The fields, in a fixed order.
     pub(crate) fn iter(&self) -> impl Iterator<Item = (&HeaderName, &HeaderValue)> {
-        self.fields
-            .iter()
+        let forwarded_for = self.forwarded_for.as_ref().map(|v| (&FORWARDED_FOR, v));
+        let proto = self.forwarded_proto.then_some((&FORWARDED_PROTO, &HTTP));
+        let host = self.forwarded_host.as_ref().map(|v| (&FORWARDED_HOST, v));
+        [forwarded_for, proto, host, Some((&VIA, self.via))]
+            .into_iter()
             .flatten()
-            .map(|(name, value)| (name, value))
     }
 
     /// Appends the fields to `headers`, for a protocol whose encoder only reads the map.
-    pub(crate) fn append_to(self, headers: &mut HeaderMap) {
-        for (name, value) in self.fields.into_iter().flatten() {
-            headers.append(name, value);
+    pub(crate) fn append_to(&self, headers: &mut HeaderMap) {
+        for (name, value) in self.iter() {
+            headers.append(name, value.clone());
         }
     }
 }
@@ -390,16 +413,19 @@ fn address_value(address: IpAddr) -> Option<HeaderValue> {
 }
 
 fn append_via(headers: &mut HeaderMap, version: Version) {
-    headers.append(header::VIA, via_value(version));
+    headers.append(header::VIA, via_value(version).clone());
 }
 
 /// This hop's `Via` entry for a message that arrived in `version`.
-fn via_value(version: Version) -> HeaderValue {
-    HeaderValue::from_static(match version {
-        Version::HTTP_10 => "1.0 rampart",
-        Version::HTTP_2 => "2 rampart",
-        _ => "1.1 rampart",
-    })
+fn via_value(version: Version) -> &'static HeaderValue {
+    static VIA_10: HeaderValue = HeaderValue::from_static("1.0 rampart");
+    static VIA_11: HeaderValue = HeaderValue::from_static("1.1 rampart");
+    static VIA_2: HeaderValue = HeaderValue::from_static("2 rampart");
+    match version {
+        Version::HTTP_10 => &VIA_10,
+        Version::HTTP_2 => &VIA_2,
+        _ => &VIA_11,
+    }
 }
 
 fn display_id(id: Option<&RequestId>) -> &str {
