@@ -225,11 +225,54 @@ fn request_id(headers: &mut HeaderMap) -> (RequestId, HeaderValue) {
 }
 
 /// A new random id, UUID v4 in its hyphenated form.
+///
+/// The bits come from a per-thread generator seeded from the operating system's randomness
+/// (through std's `RandomState`): an id must be unique, not unguessable, and a cryptographic
+/// generator costs several times as much per request.
 fn fresh_request_id() -> (RequestId, HeaderValue) {
+    let bits = id_bits::next();
+    let uuid = uuid::Builder::from_random_bytes(bits.to_le_bytes()).into_uuid();
     let mut buffer = uuid::Uuid::encode_buffer();
-    let id = uuid::Uuid::new_v4().hyphenated().encode_lower(&mut buffer);
+    let id = uuid.hyphenated().encode_lower(&mut buffer);
     let value = HeaderValue::from_str(id).unwrap_or(HeaderValue::from_static("-"));
     (RequestId::new(&*id), value)
+}
+
+/// 128 random bits at a time from two wyrand streams, one pair per thread.
+mod id_bits {
+    use std::cell::Cell;
+    use std::hash::{BuildHasher, Hasher};
+
+    thread_local! {
+        static STATE: Cell<[u64; 2]> = Cell::new(seed());
+    }
+
+    fn seed() -> [u64; 2] {
+        let random = std::collections::hash_map::RandomState::new();
+        let mut first = random.build_hasher();
+        first.write_u8(1);
+        let mut second = random.build_hasher();
+        second.write_u8(2);
+        [first.finish(), second.finish()]
+    }
+
+    fn wyrand(state: &mut u64) -> u64 {
+        *state = state.wrapping_add(0xa076_1d64_78bd_642f);
+        let product = u128::from(*state) * u128::from(*state ^ 0xe703_7ed1_a0b4_28db);
+        #[allow(clippy::cast_possible_truncation)] // folding the product's halves
+        let folded = (product >> 64) as u64 ^ product as u64;
+        folded
+    }
+
+    pub(super) fn next() -> u128 {
+        STATE.with(|cell| {
+            let mut state = cell.get();
+            let high = wyrand(&mut state[0]);
+            let low = wyrand(&mut state[1]);
+            cell.set(state);
+            u128::from(high) << 64 | u128::from(low)
+        })
+    }
 }
 
 /// Serves until SIGTERM or Ctrl-C, then drains in-flight requests for up to `grace`.

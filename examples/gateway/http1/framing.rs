@@ -288,14 +288,13 @@ fn field_ranges(
     base: usize,
     fields: &[httparse::Header<'_>],
 ) -> Result<Vec<(HeaderName, Range<usize>)>, HeadError> {
-    fields
-        .iter()
-        .map(|field| {
-            let name = HeaderName::from_bytes(field.name.as_bytes())
-                .map_err(|_| HeadError::Malformed("a header field name is not a token"))?;
-            Ok((name, offset_of(base, field.value)))
-        })
-        .collect()
+    let mut ranges = Vec::with_capacity(fields.len());
+    for field in fields {
+        let name = HeaderName::from_bytes(field.name.as_bytes())
+            .map_err(|_| HeadError::Malformed("a header field name is not a token"))?;
+        ranges.push((name, offset_of(base, field.value)));
+    }
+    Ok(ranges)
 }
 
 /// The header map, its values sharing the head's bytes, and what the framing fields said.
