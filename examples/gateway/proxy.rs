@@ -134,8 +134,8 @@ impl tower::Service<Request<GatewayBody>> for Proxy {
 
             let (mut parts, body) = response.into_parts();
             remove_hop_by_hop(&mut parts.headers);
-            // Room for `Via` and the server's `X-Request-Id` in one step: the parsed map
-            // is sized to what arrived, and growing it header by header reallocates.
+            // Room for `Via` and the server's `X-Request-Id` in one step: a map parsed by
+            // hyper (h2c) is sized to what arrived, and growing it field by field reallocates.
             parts.headers.reserve(2);
             append_via(&mut parts.headers, parts.version);
             Ok(Response::from_parts(parts, body))

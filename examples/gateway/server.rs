@@ -106,9 +106,10 @@ impl Gateway {
             None
         };
 
-        // Room for what the gateway adds on the way up (the request id, three forwarding
-        // headers and `Via`) in one step: the parsed map is sized to what arrived, and
-        // growing it header by header reallocates.
+        // Room for the fields the gateway may still insert on the way up (forwarding fields
+        // and `Via` for an h2c upstream) in one step: a map parsed by hyper is sized to what
+        // arrived, and growing it field by field reallocates. Maps from our HTTP/1.1 codec
+        // have the room already, which makes this a comparison.
         request.headers_mut().reserve(5);
         let extensions = request.extensions_mut();
         extensions.insert(PeerAddr(peer));

@@ -180,18 +180,22 @@ struct ReadSide {
     /// The body of the request being served, as far as it has been read.
     body: Decoder,
     eof: bool,
-    /// How much of `buf` is known to hold no end of a head, so that a head trickling in byte
-    /// by byte is not parsed again from its start on every byte.
-    scanned: usize,
+    /// Set when the last parse found the head incomplete: how much of `buf` it saw. A head
+    /// trickling in byte by byte is then parsed again only once an empty line has arrived,
+    /// not from its start on every byte.
+    partial: Option<usize>,
 }
 
 impl ReadSide {
-    /// Whether `buf` may hold a whole head: an empty line appeared since the last look.
-    fn head_may_be_complete(&mut self) -> bool {
-        let fresh = &self.buf[self.scanned.saturating_sub(2)..];
-        let found = fresh.windows(2).any(|pair| pair == b"\n\n")
-            || fresh.windows(3).any(|triple| triple == b"\n\r\n");
-        self.scanned = if found { 0 } else { self.buf.len() };
+    /// Whether parsing `buf` could find a whole head: it was not tried yet, or an empty line
+    /// arrived since it was.
+    fn worth_parsing(&mut self) -> bool {
+        let Some(seen) = self.partial else {
+            return true;
+        };
+        let fresh = self.buf.get(seen.saturating_sub(2)..).unwrap_or(&self.buf);
+        let found = has_empty_line(fresh);
+        self.partial = if found { None } else { Some(self.buf.len()) };
         found
     }
 
@@ -229,6 +233,18 @@ impl ReadSide {
             }
         }
     }
+}
+
+/// Whether `bytes` hold an empty line: LF followed by LF, or by CR LF.
+fn has_empty_line(bytes: &[u8]) -> bool {
+    let mut rest = bytes;
+    while let Some(at) = rest.iter().position(|&b| b == b'\n') {
+        rest = &rest[at + 1..];
+        if rest.starts_with(b"\n") || rest.starts_with(b"\r\n") {
+            return true;
+        }
+    }
+    false
 }
 
 fn lock(read: &Mutex<ReadSide>) -> MutexGuard<'_, ReadSide> {
@@ -273,7 +289,7 @@ impl Http1Connection {
                 buf: BytesMut::with_capacity(READ_CHUNK),
                 body: Decoder::new(Framing::Empty),
                 eof: false,
-                scanned: 0,
+                partial: None,
             })),
             writer,
             out: Vec::with_capacity(WRITE_BUFFER),
@@ -369,15 +385,15 @@ impl Http1Connection {
         {
             let mut read = lock(&self.read);
             loop {
-                if read.buf.len() > framing::MAX_HEAD && !read.head_may_be_complete() {
-                    return Poll::Ready(NextHead::Refused(HeadError::TooLarge));
-                }
-                if !read.buf.is_empty() && read.head_may_be_complete() {
+                if !read.buf.is_empty() && read.worth_parsing() {
                     match framing::parse_request(&mut read.buf) {
                         Ok(Some(head)) => return Poll::Ready(NextHead::Head(head)),
-                        Ok(None) => {}
+                        Ok(None) => read.partial = Some(read.buf.len()),
                         Err(err) => return Poll::Ready(NextHead::Refused(err)),
                     }
+                }
+                if read.buf.len() > framing::MAX_HEAD {
+                    return Poll::Ready(NextHead::Refused(HeadError::TooLarge));
                 }
                 if read.buf.is_empty() && self.closing.load(Ordering::Acquire) {
                     return Poll::Ready(NextHead::Closed);
