@@ -705,3 +705,22 @@ async fn the_response_carries_one_request_id_the_gateways() {
         .collect();
     assert_eq!(ids, ["client-made"]);
 }
+
+#[tokio::test]
+async fn a_body_the_gateway_did_not_read_is_drained_and_the_connection_kept() {
+    let (upstream, gateway) = echo_gateway().await;
+    let mut wire = Wire::connect(&gateway).await;
+
+    // The admin endpoint refuses a POST without reading its body.
+    wire.send(post("/healthz", &"x".repeat(10_000))).await;
+    let refused = wire.response().await;
+    assert_eq!(refused.status, 405);
+    assert_ne!(refused.header("connection"), Some("close"));
+
+    // The same connection then carries the next request, its framing intact.
+    wire.send(post("/after", "next")).await;
+    let answer = wire.response().await;
+    assert_eq!(answer.status, 200);
+    assert_eq!(answer.text(), "next");
+    assert_eq!(upstream.request_count(), 1);
+}
