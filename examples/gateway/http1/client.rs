@@ -20,18 +20,12 @@ use http_body_util::BodyExt;
 use tokio::io::AsyncWrite;
 use tokio::net::TcpStream;
 use tokio::time::Instant;
-use tokio_util::io::poll_read_buf;
 
-use super::LazyDeadline;
 use super::framing::{self, Decoded, Decoder, Framing, HeadError, ResponseHead};
+use super::{LazyDeadline, READ_CHUNK, WRITE_BUFFER};
 use crate::GatewayBody;
 use crate::pool::ConnectionPool;
 use crate::proxy::AddedFields;
-
-/// Bytes read from the socket at a time.
-const READ_CHUNK: usize = 8 * 1024;
-/// Request bytes gathered before they are written.
-const WRITE_BUFFER: usize = 16 * 1024;
 
 /// One open HTTP/1.1 connection to an upstream, between requests.
 #[derive(Debug)]
@@ -74,20 +68,7 @@ impl UpstreamConnection {
 
     /// Reads more bytes into `buf`; `Ready(Ok(false))` at the end of the stream.
     fn poll_fill(&mut self, cx: &mut Context<'_>) -> Poll<std::io::Result<bool>> {
-        if self.eof {
-            return Poll::Ready(Ok(false));
-        }
-        if self.buf.capacity() - self.buf.len() < READ_CHUNK / 2 {
-            self.buf.reserve(READ_CHUNK);
-        }
-        match std::task::ready!(poll_read_buf(Pin::new(&mut self.stream), cx, &mut self.buf)) {
-            Ok(0) => {
-                self.eof = true;
-                Poll::Ready(Ok(false))
-            }
-            Ok(_) => Poll::Ready(Ok(true)),
-            Err(err) => Poll::Ready(Err(err)),
-        }
+        super::poll_fill(&mut self.stream, &mut self.buf, &mut self.eof, cx)
     }
 }
 

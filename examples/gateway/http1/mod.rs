@@ -15,7 +15,38 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
+use bytes::BytesMut;
+use tokio::io::AsyncRead;
 use tokio::time::{Instant, Sleep};
+
+/// Bytes read from a socket at a time.
+const READ_CHUNK: usize = 8 * 1024;
+/// Bytes gathered before they are written, so that small messages go out in one write.
+const WRITE_BUFFER: usize = 16 * 1024;
+
+/// Reads more bytes from `reader` into `buf`; `Ready(Ok(false))` at the end of the stream,
+/// which `eof` then remembers.
+fn poll_fill<R: AsyncRead + Unpin>(
+    reader: &mut R,
+    buf: &mut BytesMut,
+    eof: &mut bool,
+    cx: &mut Context<'_>,
+) -> Poll<std::io::Result<bool>> {
+    if *eof {
+        return Poll::Ready(Ok(false));
+    }
+    if buf.capacity() - buf.len() < READ_CHUNK / 2 {
+        buf.reserve(READ_CHUNK);
+    }
+    match std::task::ready!(tokio_util::io::poll_read_buf(Pin::new(reader), cx, buf)) {
+        Ok(0) => {
+            *eof = true;
+            Poll::Ready(Ok(false))
+        }
+        Ok(_) => Poll::Ready(Ok(true)),
+        Err(err) => Poll::Ready(Err(err)),
+    }
+}
 
 /// A connection's timer for per-request deadlines that only move forward.
 ///

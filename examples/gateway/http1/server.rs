@@ -23,19 +23,14 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::time::Instant;
-use tokio_util::io::poll_read_buf;
 
-use super::LazyDeadline;
 use super::framing::{self, BodyError, Decoded, Decoder, Framing, HeadError, RequestHead};
+use super::{LazyDeadline, READ_CHUNK, WRITE_BUFFER};
 use crate::server::{Gateway, RouteServices};
 use crate::{GatewayBody, problem_response};
 
 /// How the first bytes of an HTTP/2 connection with prior knowledge begin.
 const HTTP2_PREFACE: &[u8] = b"PRI * HTTP/2.0";
-/// Bytes read from the socket at a time.
-const READ_CHUNK: usize = 8 * 1024;
-/// Response bytes gathered before they are written, so that small answers go out in one write.
-const WRITE_BUFFER: usize = 16 * 1024;
 /// Most of an unread request body discarded after its response, so that the connection can
 /// carry the next request; a larger rest closes the connection instead.
 const MAX_DISCARD: u64 = 256 * 1024;
@@ -201,21 +196,7 @@ impl ReadSide {
 
     /// Reads more bytes into `buf`; `Ready(Ok(false))` at the end of the stream.
     fn poll_fill(&mut self, cx: &mut Context<'_>) -> Poll<std::io::Result<bool>> {
-        if self.eof {
-            return Poll::Ready(Ok(false));
-        }
-        if self.buf.capacity() - self.buf.len() < READ_CHUNK / 2 {
-            self.buf.reserve(READ_CHUNK);
-        }
-        match poll_read_buf(Pin::new(&mut self.reader), cx, &mut self.buf) {
-            Poll::Ready(Ok(0)) => {
-                self.eof = true;
-                Poll::Ready(Ok(false))
-            }
-            Poll::Ready(Ok(_)) => Poll::Ready(Ok(true)),
-            Poll::Ready(Err(err)) => Poll::Ready(Err(err)),
-            Poll::Pending => Poll::Pending,
-        }
+        super::poll_fill(&mut self.reader, &mut self.buf, &mut self.eof, cx)
     }
 
     /// The next piece of the current request body.
