@@ -161,20 +161,7 @@ impl Proxy {
 
         parts.uri = self.upstream_uri(std::mem::take(&mut parts.uri))?;
         remove_hop_by_hop(&mut parts.headers);
-        let mut added = AddedFields {
-            forwarded_for: None,
-            forwarded_proto: false,
-            forwarded_host: None,
-            via: via_value(parts.version),
-        };
-        if carries_any(&parts.headers, &FORWARDING) {
-            // A trusted proxy's fields: this hop extends them in place.
-            set_forwarded_headers(&mut parts, original_host.as_ref());
-        } else {
-            added.forwarded_for = peer_value(&parts);
-            added.forwarded_proto = true;
-            added.forwarded_host.clone_from(&original_host);
-        }
+        let added = forwarding_fields(&mut parts, original_host.as_ref());
 
         // Without it, the pool sets the upstream's own Host.
         if self.forwarding.preserve_host
@@ -284,16 +271,25 @@ pub(crate) fn remove_forwarding_claims(headers: &mut HeaderMap) {
     }
 }
 
-/// Extends the forwarding headers with this hop. An untrusted peer's claims are already gone
-/// (see [`remove_forwarding_claims`]), so whatever is left came from a trusted proxy.
-fn set_forwarded_headers(parts: &mut http::request::Parts, original_host: Option<&HeaderValue>) {
+/// This hop's forwarding fields and `Via`.
+///
+/// An untrusted peer's claims are already gone (see [`remove_forwarding_claims`]), so any
+/// forwarding field left came from a trusted proxy: its `X-Forwarded-For` chain is extended in
+/// place, and the other fields are added only where the request lacks them.
+fn forwarding_fields(
+    parts: &mut http::request::Parts,
+    original_host: Option<&HeaderValue>,
+) -> AddedFields {
     let [_, xff, proto, host] = &FORWARDING;
-    if let Some(peer) = peer_value(parts) {
-        // One lookup either way: a first hop is inserted, a trusted proxy's chain extended.
+    // Most requests carry none: one pass over the names spares them the lookups.
+    let claims = carries_any(&parts.headers, &FORWARDING);
+    let has_proto = claims && parts.headers.contains_key(proto);
+    let has_host = claims && parts.headers.contains_key(host);
+
+    let mut forwarded_for = peer_value(parts);
+    if claims && let Some(peer) = forwarded_for.take() {
         match parts.headers.entry(xff) {
-            Entry::Vacant(entry) => {
-                entry.insert(peer);
-            }
+            Entry::Vacant(_) => forwarded_for = Some(peer),
             Entry::Occupied(mut entry) => {
                 let chain = entry
                     .iter()
@@ -308,15 +304,11 @@ fn set_forwarded_headers(parts: &mut http::request::Parts, original_host: Option
         }
     }
 
-    parts
-        .headers
-        .entry(proto)
-        .or_insert(HeaderValue::from_static("http"));
-    if let Some(original) = original_host {
-        parts
-            .headers
-            .entry(host)
-            .or_insert_with(|| original.clone());
+    AddedFields {
+        forwarded_for,
+        forwarded_proto: !has_proto,
+        forwarded_host: original_host.filter(|_| !has_host).cloned(),
+        via: via_value(parts.version),
     }
 }
 

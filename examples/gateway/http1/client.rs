@@ -21,7 +21,9 @@ use tokio::io::AsyncWrite;
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 
-use super::framing::{self, Decoded, Decoder, Framing, HeadError, ResponseHead};
+use super::framing::{
+    self, BodyError, Decoded, Decoder, Encoder, Framing, HeadError, ResponseHead,
+};
 use super::{LazyDeadline, READ_CHUNK, WRITE_BUFFER};
 use crate::GatewayBody;
 use crate::pool::ConnectionPool;
@@ -69,6 +71,15 @@ impl UpstreamConnection {
     /// Reads more bytes into `buf`; `Ready(Ok(false))` at the end of the stream.
     fn poll_fill(&mut self, cx: &mut Context<'_>) -> Poll<std::io::Result<bool>> {
         super::poll_fill(&mut self.stream, &mut self.buf, &mut self.eof, cx)
+    }
+
+    /// The next piece of the response body that `decoder` reads.
+    fn poll_body(
+        &mut self,
+        decoder: &mut Decoder,
+        cx: &mut Context<'_>,
+    ) -> Poll<Result<Decoded, BodyError>> {
+        super::poll_decode(decoder, &mut self.stream, &mut self.buf, &mut self.eof, cx)
     }
 }
 
@@ -120,8 +131,7 @@ pub(crate) struct Outgoing {
     written: usize,
     body: GatewayBody,
     framing: Framing,
-    /// Body bytes taken so far, to hold a length-framed body to its length.
-    body_bytes: u64,
+    encoder: Encoder,
     body_ended: bool,
     /// Set once writing failed: nothing more is sent, the response may still be read.
     failed: Option<std::io::Error>,
@@ -168,7 +178,7 @@ impl Outgoing {
             body,
             body_ended: framing == Framing::Empty,
             framing,
-            body_bytes: 0,
+            encoder: Encoder::new(framing),
             failed: None,
         }
     }
@@ -235,15 +245,9 @@ impl Outgoing {
             };
             let Some(frame) = frame else {
                 self.body_ended = true;
-                match self.framing {
-                    Framing::Chunked => self.out.extend_from_slice(framing::LAST_CHUNK),
-                    Framing::Length(length) if self.body_bytes != length => {
-                        return Err(ExchangeError::ClientBody(
-                            "the request body is shorter than its length".into(),
-                        ));
-                    }
-                    _ => {}
-                }
+                self.encoder
+                    .finish(&mut self.out)
+                    .map_err(|mismatch| ExchangeError::ClientBody(mismatch.into()))?;
                 break;
             };
             let frame = frame.map_err(ExchangeError::ClientBody)?;
@@ -251,16 +255,9 @@ impl Outgoing {
                 // Trailers are not sent upstream.
                 continue;
             };
-            self.body_bytes += data.len() as u64;
-            match self.framing {
-                Framing::Length(length) if self.body_bytes > length => {
-                    return Err(ExchangeError::ClientBody(
-                        "the request body is longer than its length".into(),
-                    ));
-                }
-                Framing::Chunked if !data.is_empty() => framing::encode_chunk(&data, &mut self.out),
-                _ => self.out.extend_from_slice(&data),
-            }
+            self.encoder
+                .encode(&data, &mut self.out)
+                .map_err(|mismatch| ExchangeError::ClientBody(mismatch.into()))?;
         }
         Ok(false)
     }
@@ -419,40 +416,20 @@ impl Body for UpstreamBody {
                 Poll::Pending => {}
             }
         }
-        loop {
-            match this.decoder.decode(&mut connection.buf) {
-                Ok(Decoded::Data(data)) => {
-                    if this.decoder.is_done() {
-                        this.finish();
-                    }
-                    return Poll::Ready(Some(Ok(Frame::data(data))));
-                }
-                Ok(Decoded::End) => {
+        match std::task::ready!(connection.poll_body(&mut this.decoder, cx)) {
+            Ok(Decoded::Data(data)) => {
+                if this.decoder.is_done() {
                     this.finish();
-                    return Poll::Ready(None);
                 }
-                Ok(Decoded::NeedMore) => {}
-                Err(err) => {
-                    this.connection = None;
-                    return Poll::Ready(Some(Err(err.into())));
-                }
+                Poll::Ready(Some(Ok(Frame::data(data))))
             }
-            match std::task::ready!(connection.poll_fill(cx)) {
-                Ok(true) => {}
-                Ok(false) => match this.decoder.at_eof() {
-                    Ok(_) => {
-                        this.finish();
-                        return Poll::Ready(None);
-                    }
-                    Err(err) => {
-                        this.connection = None;
-                        return Poll::Ready(Some(Err(err.into())));
-                    }
-                },
-                Err(err) => {
-                    this.connection = None;
-                    return Poll::Ready(Some(Err(err.into())));
-                }
+            Ok(Decoded::End | Decoded::NeedMore) => {
+                this.finish();
+                Poll::Ready(None)
+            }
+            Err(err) => {
+                this.connection = None;
+                Poll::Ready(Some(Err(err.into())))
             }
         }
     }

@@ -599,25 +599,78 @@ fn take(
     (data, next)
 }
 
-/// Appends one data frame to `out` as a chunk.
-pub(crate) fn encode_chunk(data: &[u8], out: &mut Vec<u8>) {
-    encode_chunk_size(data.len(), out);
-    out.extend_from_slice(data);
-    out.extend_from_slice(CHUNK_END);
+/// A body that gave other than the number of bytes its head announced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum LengthMismatch {
+    #[error("the body is longer than its announced length")]
+    Longer,
+    #[error("the body is shorter than its announced length")]
+    Shorter,
 }
 
-/// Appends the size line of a chunk of `len` bytes; the data and [`CHUNK_END`] follow.
-pub(crate) fn encode_chunk_size(len: usize, out: &mut Vec<u8>) {
-    use std::io::Write;
-    // Writing into a Vec cannot fail.
-    let _ = write!(out, "{len:x}\r\n");
+/// Writes a body's data in its [`Framing`], and holds a length-framed body to its length.
+#[derive(Debug)]
+pub(crate) struct Encoder {
+    framing: Framing,
+    /// Data bytes taken so far.
+    sent: u64,
 }
 
-/// What ends each chunk's data.
-pub(crate) const CHUNK_END: &[u8] = b"\r\n";
+impl Encoder {
+    pub(crate) fn new(framing: Framing) -> Self {
+        Self { framing, sent: 0 }
+    }
 
-/// The last chunk of a chunked body, with no trailers.
-pub(crate) const LAST_CHUNK: &[u8] = b"0\r\n\r\n";
+    /// Appends one piece of data, framed.
+    pub(crate) fn encode(&mut self, data: &[u8], out: &mut Vec<u8>) -> Result<(), LengthMismatch> {
+        self.start_data(data.len(), out)?;
+        out.extend_from_slice(data);
+        self.end_data(data.len(), out);
+        Ok(())
+    }
+
+    /// Counts `len` bytes of data against the length and appends what goes before them (a
+    /// chunk's size line), for a caller that writes the data itself; [`Self::end_data`]
+    /// follows it.
+    pub(crate) fn start_data(
+        &mut self,
+        len: usize,
+        out: &mut Vec<u8>,
+    ) -> Result<(), LengthMismatch> {
+        self.sent += len as u64;
+        match self.framing {
+            Framing::Length(length) if self.sent > length => Err(LengthMismatch::Longer),
+            // An empty chunk would read as the last one: empty data is no chunk at all.
+            Framing::Chunked if len > 0 => {
+                use std::io::Write;
+                // Writing into a Vec cannot fail.
+                let _ = write!(out, "{len:x}\r\n");
+                Ok(())
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Appends what follows `len` bytes of data (a chunk's CRLF).
+    pub(crate) fn end_data(&self, len: usize, out: &mut Vec<u8>) {
+        if self.framing == Framing::Chunked && len > 0 {
+            out.extend_from_slice(b"\r\n");
+        }
+    }
+
+    /// Appends the end of the body (the last chunk, with no trailers) once its length is
+    /// reached.
+    pub(crate) fn finish(&self, out: &mut Vec<u8>) -> Result<(), LengthMismatch> {
+        match self.framing {
+            Framing::Length(length) if self.sent < length => Err(LengthMismatch::Shorter),
+            Framing::Chunked => {
+                out.extend_from_slice(b"0\r\n\r\n");
+                Ok(())
+            }
+            _ => Ok(()),
+        }
+    }
+}
 
 /// Appends `name: value\r\n` for every field.
 pub(crate) fn encode_fields<'a>(

@@ -19,6 +19,8 @@ use bytes::BytesMut;
 use tokio::io::AsyncRead;
 use tokio::time::{Instant, Sleep};
 
+use framing::{BodyError, Decoded, Decoder};
+
 /// Bytes read from a socket at a time.
 const READ_CHUNK: usize = 8 * 1024;
 /// Bytes gathered before they are written, so that small messages go out in one write.
@@ -45,6 +47,27 @@ fn poll_fill<R: AsyncRead + Unpin>(
         }
         Ok(_) => Poll::Ready(Ok(true)),
         Err(err) => Poll::Ready(Err(err)),
+    }
+}
+
+/// The next piece of a body, decoded from `buf` and read from `reader` as needed; never
+/// `NeedMore`. A socket error ends the body as the peer's closing would.
+fn poll_decode<R: AsyncRead + Unpin>(
+    decoder: &mut Decoder,
+    reader: &mut R,
+    buf: &mut BytesMut,
+    eof: &mut bool,
+    cx: &mut Context<'_>,
+) -> Poll<Result<Decoded, BodyError>> {
+    loop {
+        match decoder.decode(buf)? {
+            Decoded::NeedMore => match std::task::ready!(poll_fill(reader, buf, eof, cx)) {
+                Ok(true) => {}
+                Ok(false) => return Poll::Ready(decoder.at_eof()),
+                Err(_) => return Poll::Ready(Err(BodyError::Truncated)),
+            },
+            decoded => return Poll::Ready(Ok(decoded)),
+        }
     }
 }
 

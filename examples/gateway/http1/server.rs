@@ -24,7 +24,7 @@ use tokio::net::TcpStream;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::time::Instant;
 
-use super::framing::{self, BodyError, Decoded, Decoder, Framing, HeadError, RequestHead};
+use super::framing::{self, BodyError, Decoded, Decoder, Encoder, Framing, HeadError, RequestHead};
 use super::{LazyDeadline, READ_CHUNK, WRITE_BUFFER};
 use crate::server::{Gateway, RouteServices};
 use crate::{GatewayBody, problem_response};
@@ -201,18 +201,13 @@ impl ReadSide {
 
     /// The next piece of the current request body.
     fn poll_body(&mut self, cx: &mut Context<'_>) -> Poll<Result<Decoded, BodyError>> {
-        loop {
-            match self.body.decode(&mut self.buf)? {
-                Decoded::NeedMore => match self.poll_fill(cx) {
-                    Poll::Ready(Ok(true)) => {}
-                    Poll::Ready(Ok(false)) => return Poll::Ready(self.body.at_eof()),
-                    // A socket error ends the body as the peer's closing would.
-                    Poll::Ready(Err(_)) => return Poll::Ready(Err(BodyError::Truncated)),
-                    Poll::Pending => return Poll::Pending,
-                },
-                decoded => return Poll::Ready(Ok(decoded)),
-            }
-        }
+        super::poll_decode(
+            &mut self.body,
+            &mut self.reader,
+            &mut self.buf,
+            &mut self.eof,
+            cx,
+        )
     }
 }
 
@@ -331,7 +326,10 @@ impl Http1Connection {
                 }
                 crate::box_body(RequestBody {
                     read: self.read.clone(),
-                    remaining: Decoder::new(framing).remaining(),
+                    remaining: match framing {
+                        Framing::Length(length) => Some(length),
+                        _ => None,
+                    },
                     done: false,
                 })
             };
@@ -484,7 +482,7 @@ impl Http1Connection {
         body: &mut GatewayBody,
         framing: Framing,
     ) -> std::io::Result<()> {
-        let mut written: u64 = 0;
+        let mut encoder = Encoder::new(framing);
         loop {
             let frame = match poll_fn(|cx| Poll::Ready(Pin::new(&mut *body).poll_frame(cx))).await {
                 Poll::Ready(frame) => frame,
@@ -503,47 +501,24 @@ impl Http1Connection {
                 },
                 Some(Err(err)) => return Err(std::io::Error::other(err)),
             };
-            written += data.len() as u64;
-            if let Framing::Length(length) = framing
-                && written > length
-            {
-                return Err(std::io::Error::other(
-                    "body longer than its announced length",
-                ));
-            }
             if data.len() >= WRITE_BUFFER {
                 // A large frame goes out as it is, not copied into the write buffer first.
-                let chunked = framing == Framing::Chunked;
-                if chunked {
-                    framing::encode_chunk_size(data.len(), &mut self.out);
-                }
+                encoder
+                    .start_data(data.len(), &mut self.out)
+                    .map_err(std::io::Error::other)?;
                 self.flush().await?;
                 self.writer.write_all(&data).await?;
-                if chunked {
-                    self.out.extend_from_slice(framing::CHUNK_END);
-                }
+                encoder.end_data(data.len(), &mut self.out);
                 continue;
             }
-            match framing {
-                Framing::Chunked if !data.is_empty() => {
-                    framing::encode_chunk(&data, &mut self.out);
-                }
-                _ => self.out.extend_from_slice(&data),
-            }
+            encoder
+                .encode(&data, &mut self.out)
+                .map_err(std::io::Error::other)?;
             if self.out.len() >= WRITE_BUFFER {
                 self.flush().await?;
             }
         }
-        match framing {
-            Framing::Length(length) if written < length => Err(std::io::Error::other(
-                "body shorter than its announced length",
-            )),
-            Framing::Chunked => {
-                self.out.extend_from_slice(framing::LAST_CHUNK);
-                Ok(())
-            }
-            _ => Ok(()),
-        }
+        encoder.finish(&mut self.out).map_err(std::io::Error::other)
     }
 
     async fn flush(&mut self) -> std::io::Result<()> {
