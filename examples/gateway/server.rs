@@ -4,6 +4,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use bytes::Bytes;
 use http::header::{Entry, HeaderMap, HeaderName, HeaderValue};
 use http::{Request, Response, StatusCode};
 use rampart_core::{ClientIp, PeerAddr, Problem, RequestId, RouteName, TrustedProxies};
@@ -94,7 +95,7 @@ impl Gateway {
         services: &mut RouteServices,
     ) -> Handled {
         let started = Instant::now();
-        let (request_id, request_id_header) = request_id(request.headers_mut());
+        let request_id = request_id(request.headers_mut());
         // A client behind a trusted proxy is recorded as such. Any other peer is the client:
         // its forwarding claims are dropped, and layers reading `TrustedProxies::client_ip_of`
         // get the peer address from `PeerAddr`, so no `ClientIp` is stored for it (one
@@ -153,7 +154,7 @@ impl Gateway {
         metrics.record(response.status(), started.elapsed());
         Handled {
             response,
-            request_id: request_id_header,
+            request_id: request_id.header_value().clone(),
         }
     }
 }
@@ -196,31 +197,29 @@ impl RouteServices {
     }
 }
 
-/// The client's `X-Request-Id` when it is short visible ASCII, else a fresh UUID; with the
-/// header value to send upstream and back, made once.
-/// The request's header is left holding that value, found and set in one lookup.
-fn request_id(headers: &mut HeaderMap) -> (RequestId, HeaderValue) {
+/// The client's `X-Request-Id` when it is short visible ASCII, else a fresh UUID. The
+/// request's header is left holding that id, found and set in one lookup; the id and the
+/// header share their bytes.
+fn request_id(headers: &mut HeaderMap) -> RequestId {
     let sane = |value: &HeaderValue| {
-        value
-            .to_str()
-            .ok()
-            .filter(|id| !id.is_empty() && id.len() <= MAX_REQUEST_ID_LEN)
-            .filter(|id| id.bytes().all(|b| b.is_ascii_graphic()))
-            .map(RequestId::new)
+        let id = value.as_bytes();
+        !id.is_empty() && id.len() <= MAX_REQUEST_ID_LEN && id.iter().all(u8::is_ascii_graphic)
     };
     match headers.entry(&REQUEST_ID) {
         Entry::Occupied(mut entry) => {
-            if let Some(id) = sane(entry.get()) {
-                return (id, entry.get().clone());
+            if sane(entry.get())
+                && let Some(id) = RequestId::from_header(entry.get().clone())
+            {
+                return id;
             }
-            let (id, value) = fresh_request_id();
-            entry.insert(value.clone());
-            (id, value)
+            let id = fresh_request_id();
+            entry.insert(id.header_value().clone());
+            id
         }
         Entry::Vacant(entry) => {
-            let (id, value) = fresh_request_id();
-            entry.insert(value.clone());
-            (id, value)
+            let id = fresh_request_id();
+            entry.insert(id.header_value().clone());
+            id
         }
     }
 }
@@ -229,14 +228,17 @@ fn request_id(headers: &mut HeaderMap) -> (RequestId, HeaderValue) {
 ///
 /// The bits come from a per-thread generator seeded from the operating system's randomness
 /// (through std's `RandomState`): an id must be unique, not unguessable, and a cryptographic
-/// generator costs several times as much per request.
-fn fresh_request_id() -> (RequestId, HeaderValue) {
-    let bits = id_bits::next();
-    let uuid = uuid::Builder::from_random_bytes(bits.to_le_bytes()).into_uuid();
-    let mut buffer = uuid::Uuid::encode_buffer();
-    let id = uuid.hyphenated().encode_lower(&mut buffer);
-    let value = HeaderValue::from_str(id).unwrap_or(HeaderValue::from_static("-"));
-    (RequestId::new(&*id), value)
+/// generator costs several times as much per request. The text is made in one allocation
+/// that the request's header, the response's and the `RequestId` all share.
+fn fresh_request_id() -> RequestId {
+    let uuid = uuid::Builder::from_random_bytes(id_bits::next().to_le_bytes()).into_uuid();
+    let mut text = [0u8; uuid::fmt::Hyphenated::LENGTH];
+    uuid.hyphenated().encode_lower(&mut text);
+    HeaderValue::from_maybe_shared(Bytes::from_owner(text))
+        .ok()
+        .and_then(RequestId::from_header)
+        // Unreachable: hex digits and hyphens are a valid header value.
+        .unwrap_or_else(|| RequestId::new("-"))
 }
 
 /// 128 random bits at a time from two wyrand streams, one pair per thread.
