@@ -5,6 +5,7 @@
 //! `Transfer-Encoding`, conflicting lengths, a transfer coding other than `chunked`, or chunk
 //! syntax outside the grammar is refused rather than guessed at.
 
+use std::mem::MaybeUninit;
 use std::ops::Range;
 
 use bytes::{Buf, Bytes, BytesMut};
@@ -110,9 +111,9 @@ enum Codings {
 
 /// Parses a request head at the start of `buf`, removing it. `None`: more bytes are needed.
 pub(crate) fn parse_request(buf: &mut BytesMut) -> Result<Option<RequestHead>, HeadError> {
-    let mut slots = [httparse::EMPTY_HEADER; MAX_HEADERS];
-    let mut request = httparse::Request::new(&mut slots);
-    let len = match request.parse(buf) {
+    let mut slots = unfilled_slots();
+    let mut request = httparse::Request::new(&mut []);
+    let len = match request.parse_with_uninit_headers(buf, &mut slots) {
         Ok(httparse::Status::Complete(len)) => len,
         Ok(httparse::Status::Partial) if buf.len() > MAX_HEAD => return Err(HeadError::TooLarge),
         Ok(httparse::Status::Partial) => return Ok(None),
@@ -202,9 +203,13 @@ pub(crate) fn parse_response(
     request_method: &Method,
 ) -> Result<Option<ResponseHead>, HeadError> {
     loop {
-        let mut slots = [httparse::EMPTY_HEADER; MAX_HEADERS];
-        let mut response = httparse::Response::new(&mut slots);
-        let len = match response.parse(buf) {
+        let mut slots = unfilled_slots();
+        let mut response = httparse::Response::new(&mut []);
+        let len = match httparse::ParserConfig::default().parse_response_with_uninit_headers(
+            &mut response,
+            buf,
+            &mut slots,
+        ) {
             Ok(httparse::Status::Complete(len)) => len,
             Ok(httparse::Status::Partial) if buf.len() > MAX_HEAD => {
                 return Err(HeadError::TooLarge);
@@ -267,6 +272,13 @@ pub(crate) fn parse_response(
             reusable,
         }));
     }
+}
+
+/// Room for the header fields of one head, left unwritten: httparse fills only as many slots
+/// as the head has fields. Writing all 128 first cost about 350 instructions per head, as
+/// much as httparse spends parsing a short one.
+fn unfilled_slots<'buf>() -> [MaybeUninit<httparse::Header<'buf>>; MAX_HEADERS] {
+    [const { MaybeUninit::uninit() }; MAX_HEADERS]
 }
 
 fn http_version(minor: Option<u8>) -> Result<Version, HeadError> {
