@@ -2,7 +2,8 @@
 """Load harness: the upstream directly, the Rampart gateway in front of it, and nginx in front
 of it, driven by wrk in interleaved rounds on the same machine.
 
-    python3 bench/load.py [--rounds 3] [--duration 10] [--connections 64]
+    python3 bench/load.py [--rounds 5] [--duration 10] [--connections 64] [--pin]
+                          [--targets gateway,nginx]
 
 Installs wrk and nginx from Debian's packages when missing, builds the release gateway and
 the bench upstream, and prints the median requests/s, p50 and p99 latency of each target and
@@ -17,6 +18,11 @@ header work, no metrics) runs too, so that the gateway's own cost and hyper's ar
 On a small shared machine the ratios are the figure to read; absolute numbers move with
 whatever else runs. `--pin` puts every proxy on CPU 0 and wrk and the upstream on CPU 1, which
 keeps the scheduler's placement out of the result and steadies the figures.
+
+Besides the ratio of the medians, each ratio is also taken round by round (gateway and nginx
+run back to back in a round, under much the same conditions) and printed with its spread over
+the rounds: when single rounds range from 0.7 to 1.3, a ratio of medians near 1 says the two are
+level within this machine's noise, not that one is ahead.
 """
 
 import argparse
@@ -66,6 +72,9 @@ def build():
                    cwd=ROOT, check=True)
     return [os.path.join(ROOT, "target/release/examples", name) for name in examples]
 
+
+# Every target the harness can drive, in the order each round starts from.
+TARGETS = ["direct", "gateway", "nginx", "nginx+hdr", "bare"]
 
 # CPU affinity prefixes, set by --pin: the proxy under test alone on one core, the load
 # generator and the upstream on the other.
@@ -207,14 +216,20 @@ def run_wrk(url, duration, connections, pid):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--duration", type=int, default=10, help="seconds per run")
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--workers", type=int, default=1,
                         help="gateway runtime threads (nginx runs one worker process)")
     parser.add_argument("--pin", action="store_true",
                         help="proxies on CPU 0, wrk and the upstream on CPU 1 (needs two CPUs)")
+    parser.add_argument("--targets", default=",".join(TARGETS),
+                        help=f"comma-separated subset of {','.join(TARGETS)} (default: all)")
     args = parser.parse_args()
+    chosen = [name.strip() for name in args.targets.split(",") if name.strip()]
+    unknown = sorted(set(chosen) - set(TARGETS))
+    if unknown or not chosen:
+        sys.exit(f"--targets: unknown {', '.join(unknown) or 'empty list'}; choose from {', '.join(TARGETS)}")
     if args.pin:
         PROXY_CPU.extend(["taskset", "-c", "0"])
         LOAD_CPU.extend(["taskset", "-c", "1"])
@@ -242,7 +257,7 @@ def main():
 
         # Each target's URL, and the process whose CPU time is charged to it: the upstream
         # itself for "direct", else the proxy in front of it.
-        targets = {
+        every_target = {
             "direct": (f"http://127.0.0.1:{upstream_port}/", upstream.pid),
             "gateway": (f"http://127.0.0.1:{gateway_port}/", gateway.pid),
             "nginx": (f"http://127.0.0.1:{nginx_port}/", nginx.pid),
@@ -251,6 +266,7 @@ def main():
             # hyper with nothing of the gateway around it: the floor of a hyper proxy.
             "bare": (f"http://127.0.0.1:{bare_port}/", bare.pid),
         }
+        targets = {name: every_target[name] for name in TARGETS if name in chosen}
         # Warm every path once so pools and caches are filled before measuring.
         for url, pid in targets.values():
             run_wrk(url, 1, args.connections, pid)
@@ -297,15 +313,25 @@ def main():
         ("gateway", "nginx+hdr", "cpu_us"),
         ("bare", "nginx", "cpu_us"),
     ]
+    compared = [(top, bottom, figure) for top, bottom, figure in compared
+                if top in median and bottom in median]
     ratios = {f"{top}/{bottom} {short[figure]}": median[top][figure] / median[bottom][figure]
               for top, bottom, figure in compared}
+    # The same ratios round by round: their spread is how far one round can be trusted.
+    per_round = {f"{top}/{bottom} {short[figure]}": [mine[figure] / theirs[figure] for mine, theirs
+                                                    in zip(results[top], results[bottom])]
+                 for top, bottom, figure in compared}
+    print(f"\n{'ratio':22} {'of medians':>10} {'round by round: median':>23} {'min':>5} {'max':>5}")
     for key, value in ratios.items():
-        print(f"{key:22} {value:.2f}")
+        rounds = per_round[key]
+        print(f"{key:22} {value:>10.2f} {statistics.median(rounds):>23.2f} {min(rounds):>5.2f} "
+              f"{max(rounds):>5.2f}")
 
     os.makedirs(os.path.join(ROOT, "bench/results"), exist_ok=True)
     stamp = time.strftime("%Y%m%dT%H%M%S")
     with open(os.path.join(ROOT, f"bench/results/load-{stamp}.json"), "w") as f:
-        json.dump({"args": vars(args), "runs": results, "median": median, "ratios": ratios}, f, indent=2)
+        json.dump({"args": vars(args), "runs": results, "median": median, "ratios": ratios,
+                   "ratios_by_round": per_round}, f, indent=2)
 
 
 if __name__ == "__main__":
