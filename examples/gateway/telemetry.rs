@@ -35,9 +35,12 @@ pub(crate) fn init_metrics() -> anyhow::Result<PrometheusHandle> {
         .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), LATENCY_BUCKETS)?
         .install_recorder()?;
 
+    // A drain holds the worker for as long as it takes to bucket the latencies recorded since
+    // the last one: about 2 ms for 5 s at 28k requests/s. Draining every second keeps that
+    // pause, which every request in flight waits out, near half a millisecond.
     let upkeep = handle.clone();
     tokio::spawn(async move {
-        let mut tick = tokio::time::interval(Duration::from_secs(5));
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
         loop {
             tick.tick().await;
             upkeep.run_upkeep();
