@@ -10,6 +10,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
+use futures_util::future::Either;
 use http::header::{self, HeaderValue};
 use http::uri::Authority;
 use http::{Request, Response};
@@ -131,37 +132,45 @@ impl ConnectionPool {
     /// one, so an upstream closing idle connections does not turn into errors.
     ///
     /// `timeout` bounds the time until the response head, connecting included.
-    pub(crate) async fn send(
-        self: &Arc<Self>,
+    ///
+    /// The HTTP/1.1 head is encoded here, before the future is made, so that the future holds
+    /// the encoded request rather than its parts: it is boxed once per request, and copying
+    /// and touching a larger one costs more than the encoding.
+    pub(crate) fn send(
+        self: Arc<Self>,
         mut request: Request<GatewayBody>,
-        added: AddedFields,
+        added: &AddedFields,
         timeout: Duration,
-    ) -> Result<Response<GatewayBody>, SendError> {
+    ) -> impl Future<Output = Result<Response<GatewayBody>, SendError>> + Send + 'static {
         let deadline = Instant::now() + timeout;
         match self.protocol {
-            UpstreamProtocol::Http1 => self.send_http1(request, &added, deadline).await,
+            UpstreamProtocol::Http1 => {
+                let (mut parts, body) = request.into_parts();
+                parts
+                    .headers
+                    .entry(header::HOST)
+                    .or_insert_with(|| self.host_header.clone());
+                let outgoing = Outgoing::new(parts, added, body);
+                Either::Left(self.send_http1(outgoing, deadline))
+            }
             UpstreamProtocol::H2c => {
                 added.append_to(request.headers_mut());
-                tokio::time::timeout_at(deadline, self.send_h2c(request))
-                    .await
-                    .map_err(|_| SendError::TimedOut)?
+                // Boxed: hyper's HTTP/2 state would otherwise make every HTTP/1.1 request's
+                // future larger too.
+                Either::Right(Box::pin(async move {
+                    tokio::time::timeout_at(deadline, self.send_h2c(request))
+                        .await
+                        .map_err(|_| SendError::TimedOut)?
+                }))
             }
         }
     }
 
     async fn send_http1(
-        self: &Arc<Self>,
-        request: Request<GatewayBody>,
-        added: &AddedFields,
+        self: Arc<Self>,
+        mut outgoing: Outgoing,
         deadline: Instant,
     ) -> Result<Response<GatewayBody>, SendError> {
-        let (mut parts, body) = request.into_parts();
-        parts
-            .headers
-            .entry(header::HOST)
-            .or_insert_with(|| self.host_header.clone());
-        let mut outgoing = Outgoing::new(parts, added, body);
-
         loop {
             let (mut connection, reused) = if let Some(connection) = self.checkout() {
                 (connection, true)
@@ -175,7 +184,7 @@ impl ConnectionPool {
                 (connection, false)
             };
             match client::exchange(&mut connection, &mut outgoing, deadline).await {
-                Ok(head) => return Ok(client::response(head, connection, outgoing, self)),
+                Ok(head) => return Ok(client::response(head, connection, outgoing, &self)),
                 Err(err) if reused && err.answered_nothing() && outgoing.replayable() => {
                     outgoing.rewind();
                 }

@@ -11,13 +11,14 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use futures_util::FutureExt;
 use http::header::{self, Entry, HeaderMap, HeaderName, HeaderValue};
 use http::uri::PathAndQuery;
 use http::{Request, Response, StatusCode, Uri, Version};
 use rampart_core::{PeerAddr, Problem, RequestId};
 
 use crate::config::UpstreamConfig;
-use crate::pool::ConnectionPool;
+use crate::pool::{ConnectionPool, SendError};
 use crate::{GatewayBody, problem_response};
 
 /// One upstream: its connections, base path and timeout.
@@ -83,64 +84,74 @@ impl tower::Service<Request<GatewayBody>> for Proxy {
             Err(problem) => return Box::pin(async move { Ok(problem_response(problem)) }),
         };
 
-        Box::pin(async move {
-            let sent = upstream
-                .connections
-                .send(outbound, added, upstream.request_timeout);
-            let response = match sent.await {
-                Ok(response) => response,
-                Err(err) if err.is_client_body() => {
-                    tracing::debug!(
-                        request.id = %display_id(request_id.as_ref()),
-                        upstream = %upstream.name,
-                        error = %error_chain(&err),
-                        "the client's request body failed on its way upstream"
-                    );
-                    let problem = Problem::new(StatusCode::BAD_REQUEST)
-                        .with_detail("the request body is malformed or ended early")
-                        .with_request_id(request_id.as_ref());
-                    return Ok(problem_response(problem));
-                }
-                Err(err) if !err.is_timeout() => {
-                    tracing::warn!(
-                        request.id = %display_id(request_id.as_ref()),
-                        upstream = %upstream.name,
-                        upstream.addr = %upstream.connections.authority(),
-                        error = %error_chain(&err),
-                        "upstream unreachable"
-                    );
-                    let problem = Problem::new(StatusCode::BAD_GATEWAY)
-                        .with_detail(format!("upstream {} could not be reached", upstream.name))
-                        .with_request_id(request_id.as_ref());
-                    return Ok(problem_response(problem));
-                }
-                Err(_) => {
-                    tracing::warn!(
-                        request.id = %display_id(request_id.as_ref()),
-                        upstream = %upstream.name,
-                        upstream.addr = %upstream.connections.authority(),
-                        timeout = ?upstream.request_timeout,
-                        "upstream timed out"
-                    );
-                    let problem = Problem::new(StatusCode::GATEWAY_TIMEOUT)
-                        .with_detail(format!(
-                            "upstream {} did not answer within {:?}",
-                            upstream.name, upstream.request_timeout
-                        ))
-                        .with_request_id(request_id.as_ref());
-                    return Ok(problem_response(problem));
-                }
-            };
-
-            let (mut parts, body) = response.into_parts();
-            remove_hop_by_hop(&mut parts.headers);
-            // Room for `Via` and the server's `X-Request-Id` in one step: a map parsed by
-            // hyper (h2c) is sized to what arrived, and growing it field by field reallocates.
-            parts.headers.reserve(2);
-            append_via(&mut parts.headers, parts.version);
-            Ok(Response::from_parts(parts, body))
-        })
+        // The exchange's future is made here and mapped, not awaited inside an async block:
+        // a block would hold it twice (as the value it captures and as the future it awaits),
+        // and this future is boxed and so copied whole on every request.
+        let sent =
+            Arc::clone(&upstream.connections).send(outbound, &added, upstream.request_timeout);
+        Box::pin(sent.map(move |sent| Ok(answer(sent, &upstream, request_id.as_ref()))))
     }
+}
+
+/// The response to send back: the upstream's, with this hop's fields, or a problem response
+/// saying why there is none.
+fn answer(
+    sent: Result<Response<GatewayBody>, SendError>,
+    upstream: &Upstream,
+    request_id: Option<&RequestId>,
+) -> Response<GatewayBody> {
+    let response = match sent {
+        Ok(response) => response,
+        Err(err) if err.is_client_body() => {
+            tracing::debug!(
+                request.id = %display_id(request_id),
+                upstream = %upstream.name,
+                error = %error_chain(&err),
+                "the client's request body failed on its way upstream"
+            );
+            let problem = Problem::new(StatusCode::BAD_REQUEST)
+                .with_detail("the request body is malformed or ended early")
+                .with_request_id(request_id);
+            return problem_response(problem);
+        }
+        Err(err) if !err.is_timeout() => {
+            tracing::warn!(
+                request.id = %display_id(request_id),
+                upstream = %upstream.name,
+                upstream.addr = %upstream.connections.authority(),
+                error = %error_chain(&err),
+                "upstream unreachable"
+            );
+            let problem = Problem::new(StatusCode::BAD_GATEWAY)
+                .with_detail(format!("upstream {} could not be reached", upstream.name))
+                .with_request_id(request_id);
+            return problem_response(problem);
+        }
+        Err(_) => {
+            tracing::warn!(
+                request.id = %display_id(request_id),
+                upstream = %upstream.name,
+                upstream.addr = %upstream.connections.authority(),
+                timeout = ?upstream.request_timeout,
+                "upstream timed out"
+            );
+            let problem = Problem::new(StatusCode::GATEWAY_TIMEOUT)
+                .with_detail(format!(
+                    "upstream {} did not answer within {:?}",
+                    upstream.name, upstream.request_timeout
+                ))
+                .with_request_id(request_id);
+            return problem_response(problem);
+        }
+    };
+
+    let (mut parts, body) = response.into_parts();
+    remove_hop_by_hop(&mut parts.headers);
+    // Room for `Via` and the server's `X-Request-Id` in one step: a map parsed by hyper (h2c)
+    // is sized to what arrived, and growing it field by field reallocates.
+    parts.headers.reserve(2);
+    append_via(&mut parts.headers, parts.version);
+    Response::from_parts(parts, body)
 }
 
 impl Proxy {
