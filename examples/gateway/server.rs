@@ -121,9 +121,13 @@ impl Gateway {
 
         let path = request.uri().path();
         let (metrics, response) = if self.admin.is_admin_path(path) {
-            let response = self
-                .admin
-                .respond(request.method(), path, &self.shared, &request_id)
+            // Boxed: the readiness check's Redis round trip would otherwise make every
+            // request's future larger, and it is moved and touched on every request.
+            let response =
+                Box::pin(
+                    self.admin
+                        .respond(request.method(), path, &self.shared, &request_id),
+                )
                 .await;
             (&self.admin_metrics, response)
         } else if let Some((index, route)) = self

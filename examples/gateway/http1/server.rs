@@ -93,7 +93,9 @@ async fn serve(
     closing: Arc<AtomicBool>,
 ) {
     match speaks_http2(&stream, header_read_timeout).await {
-        Ok(true) => serve_http2(stream, peer, gateway, &closing).await,
+        // Boxed: hyper's HTTP/2 connection state would otherwise sit in every HTTP/1.1
+        // connection's future too.
+        Ok(true) => Box::pin(serve_http2(stream, peer, gateway, &closing)).await,
         Ok(false) => {
             let mut connection = Http1Connection::new(stream, peer, header_read_timeout, closing);
             connection.serve(&gateway).await;
