@@ -37,6 +37,15 @@ fn poll_fill<R: AsyncRead + Unpin>(
     if *eof {
         return Poll::Ready(Ok(false));
     }
+    // Each head is split off the front of `buf` and shared by its header values, so without
+    // this a keep-alive connection reads every message into fresh bytes further along, walking
+    // its whole buffer: with many connections that is more memory than the caches hold, and
+    // every read misses. Once everything read has been handed on (and no head still shares
+    // the buffer), reading starts again at its front, in the same few cache lines. Without a
+    // sole owner this does nothing; it never allocates.
+    if buf.is_empty() {
+        let _ = buf.try_reclaim(READ_CHUNK);
+    }
     if buf.capacity() - buf.len() < READ_CHUNK / 2 {
         buf.reserve(READ_CHUNK);
     }
