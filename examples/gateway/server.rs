@@ -123,12 +123,10 @@ impl Gateway {
         let (metrics, response) = if self.admin.is_admin_path(path) {
             // Boxed: the readiness check's Redis round trip would otherwise make every
             // request's future larger, and it is moved and touched on every request.
-            let response =
-                Box::pin(
-                    self.admin
-                        .respond(request.method(), path, &self.shared, &request_id),
-                )
-                .await;
+            let respond = self
+                .admin
+                .respond(request.method(), path, &self.shared, &request_id);
+            let response = Box::pin(respond).await;
             (&self.admin_metrics, response)
         } else if let Some((index, route)) = self
             .routes
